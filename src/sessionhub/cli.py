@@ -1,0 +1,144 @@
+"""The ``sessionhub`` command (also ``python -m sessionhub``).
+
+    sessionhub serve [--db URL] [--http HOST:PORT]       run the server until SIGTERM/SIGINT
+    sessionhub migrate [--db URL]                        bring a database's schema up to date
+    sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--alias TEXT]
+    sessionhub keys list | keys revoke KEY
+    sessionhub demo                                      seed a demo account; print a key and curl lines
+
+Exit codes: 0 success, 1 a refused request (the message says why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from sessionhub import config
+from sessionhub.config import Settings, host_port
+from sessionhub.core.errors import SessionhubError
+from sessionhub.runtime import Runtime, build
+from sessionhub.store import SchemaError
+
+T = TypeVar("T")
+
+
+def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def go() -> T:
+        runtime = build(settings)
+        await runtime.start()
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.stop()
+
+    return asyncio.run(go())
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(db=getattr(args, "db", None), http=getattr(args, "http", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sessionhub.http import create_app
+
+    settings = _settings(args)
+    host, port = host_port(settings.http, "http")
+    runtime = build(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(runtime), host=host, port=port, lifespan="on", access_log=False, log_level="info",
+        server_header=False,
+    ))
+    server.run()
+    return 0 if server.started else 1
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = build(settings).store
+    applied = store.migrate()
+    print(f"applied migrations {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.keys_command == "create":
+        key = _with_runtime(settings, lambda rt: rt.access.create_key(
+            args.account, args.access, args.unbind, args.alias or "", test_account=args.test_account))
+        print(key)
+    elif args.keys_command == "list":
+        for k in _with_runtime(settings, lambda rt: rt.access.list_keys()):
+            state = "revoked" if k.revoked_ms else "live"
+            print(f"{k.id}\t{k.account}\t{k.access}\t{'unbind' if k.unbind else '-'}\t{state}\t{k.alias}")
+    else:
+        _with_runtime(settings, lambda rt: rt.access.revoke_key(args.key))
+        print("revoked")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sessionhub.demo import seed
+
+    settings = _settings(args)
+    host, port = host_port(settings.http, "http")
+    print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}")))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sessionhub", description="Live sessions at physical places.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def db(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", help=f"database URL (env SESSIONHUB_DB; default {config.DEFAULT_DB})")
+
+    serve = sub.add_parser("serve", help="run the server")
+    db(serve)
+    serve.add_argument("--http", help=f"HOST:PORT for HTTP (default {config.DEFAULT_HTTP})")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    db(migrate)
+    migrate.set_defaults(run=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="issue, list and revoke API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    create = ksub.add_parser("create", help="issue a key; prints it alone on stdout")
+    create.add_argument("--account", required=True)
+    create.add_argument("--access", required=True, choices=["READ", "WRITE", "READ_WRITE"])
+    create.add_argument("--unbind", action="store_true", help="allow DELETE (WRITE or READ_WRITE keys only)")
+    create.add_argument("--alias", help="a label for the key")
+    create.add_argument("--test-account", action="store_true", help="mark the account as a test account")
+    db(create)
+    listing = ksub.add_parser("list", help="list every key (never the keys themselves)")
+    db(listing)
+    revoke = ksub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key")
+    db(revoke)
+    keys.set_defaults(run=cmd_keys)
+
+    demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines")
+    db(demo)
+    demo.add_argument("--http", help=f"HOST:PORT the server will listen on (default {config.DEFAULT_HTTP})")
+    demo.set_defaults(run=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except (SessionhubError, SchemaError, ValueError) as exc:
+        print(f"sessionhub: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

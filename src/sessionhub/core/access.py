@@ -1,0 +1,87 @@
+"""Keys and what they may do.
+
+An *account* owns keys and every object (devices, timing sessions, parking locations, paging
+stations). A key has one access type, RUFUS's: ``READ`` (reads), ``WRITE`` (creates and changes),
+``READ_WRITE`` (both), and an ``unbind`` flag that allows deletions; the flag exists only on keys
+that may write. The raw key is shown once and only its SHA-256 is kept.
+
+What is not allowed: a READ key with ``unbind``; any operation on another account's objects
+(the service answers those exactly as a missing object).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+
+from sessionhub.core.errors import Forbidden, InvalidInput, Unauthorized
+
+KEY_PREFIX = "shk_"
+
+
+class Access(enum.StrEnum):
+    READ = "READ"
+    WRITE = "WRITE"
+    READ_WRITE = "READ_WRITE"
+
+
+class Operation(enum.Enum):
+    """What a call does, as the access rules see it."""
+
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """An issued, unrevoked key as the service sees it (never the raw key)."""
+
+    id: int
+    account_id: int
+    access: Access
+    unbind: bool
+    alias: str = ""
+    is_test_account: bool = False
+
+
+def new_key(token: str) -> str:
+    """Format a raw key from ``token`` (random hex from the caller)."""
+    return KEY_PREFIX + token
+
+
+def key_hash(raw: str) -> str:
+    """The stored form of a raw key. Lookups are by this hash, so no raw key is ever compared."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def check_new_key(access: str, unbind: bool) -> Access:
+    """Validate the settings of a key about to be issued."""
+    try:
+        parsed = Access(access)
+    except ValueError:
+        raise InvalidInput(f"access must be one of {', '.join(a.value for a in Access)}", "access") from None
+    if unbind and parsed is Access.READ:
+        raise InvalidInput("the unbind flag is only for WRITE or READ_WRITE keys", "unbind")
+    return parsed
+
+
+def authorize(key: Key | None, op: Operation) -> Key:
+    """Return ``key`` if it may perform ``op``.
+
+    Raises:
+        Unauthorized: ``key`` is None (no key, an unknown key, or a revoked one).
+        Forbidden: the key's access type does not cover ``op``.
+    """
+    if key is None:
+        raise Unauthorized("missing or unknown api key")
+    if op is Operation.READ:
+        ok = key.access is not Access.WRITE
+    elif op is Operation.WRITE:
+        ok = key.access is not Access.READ
+    else:
+        ok = key.unbind and key.access is not Access.READ
+    if not ok:
+        raise Forbidden(f"the key's access type {key.access.value} does not allow this {op.value}")
+    return key

@@ -1,0 +1,38 @@
+"""The HTTP adapter: ``create_app(runtime)`` builds the ASGI app of every HTTP dialect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+from starlette.routing import Mount, Router
+
+from sessionhub.core.errors import SessionhubError, lookup
+from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.timing import TimingApi, json
+
+if TYPE_CHECKING:
+    from sessionhub.runtime import Runtime
+
+
+def render_error(error: SessionhubError | None) -> Response:
+    """Errors outside every dialect's prefix: a plain JSON error."""
+    error = error or SessionhubError("internal error")
+    return json({"error": {"code": error.code, "message": error.message}}, lookup(HTTP_STATUS, error))
+
+
+def create_app(runtime: Runtime, *, lifespan: bool = True) -> ErrorBoundary:
+    """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``."""
+
+    @asynccontextmanager
+    async def run(_: object) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = [Mount("/v0", app=TimingApi(runtime.access, runtime.timing).app())]
+    return ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)

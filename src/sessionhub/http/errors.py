@@ -1,0 +1,90 @@
+"""The error boundary every HTTP dialect sits behind.
+
+A dialect gives one function from a core error to its wire response. The boundary turns
+everything that escapes a handler into one: the core's errors as they are, Starlette's routing
+404/405 as ``RouteNotFound``/``MethodNotAllowed``, and anything unexpected into an internal
+error that is logged with its traceback and never shown on the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sessionhub.core import errors as E
+from sessionhub.core.errors import MethodNotAllowed, RouteNotFound, SessionhubError
+
+log = logging.getLogger("sessionhub.http")
+
+HTTP_STATUS: dict[type[SessionhubError], int] = {
+    E.SessionhubError: 500,
+    E.InvalidInput: 400,
+    E.PayloadTooLarge: 413,
+    E.Unauthorized: 401,
+    E.Forbidden: 403,
+    E.NotFound: 404,
+    E.DeviceNotFound: 404,
+    E.SessionNotFound: 404,
+    E.SessionsNotFound: 404,
+    E.SessionNotActive: 404,
+    E.LocationNotFound: 404,
+    E.BarcodeNotFound: 404,
+    E.RouteNotFound: 404,
+    E.Conflict: 409,
+    E.AlreadyExists: 409,
+    E.IllegalTransition: 409,
+    E.MethodNotAllowed: 405,
+    E.StoreUnavailable: 503,
+}
+"""The status of every class of the core's error tree, for every HTTP dialect (a test walks the tree)."""
+
+Render = Callable[[SessionhubError | None], Response]
+"""A dialect's renderer: a core error to its response; None is an unexpected failure (500)."""
+
+
+def from_http_exception(exc: HTTPException) -> SessionhubError | None:
+    if exc.status_code == 404:
+        return RouteNotFound("no such resource")
+    if exc.status_code == 405:
+        return MethodNotAllowed("method not allowed on this resource")
+    return None
+
+
+class ErrorBoundary:
+    """ASGI middleware: render whatever a dialect's handlers raise with that dialect's renderer."""
+
+    def __init__(self, app: ASGIApp, render: Render) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("app", self)  # makes Starlette's routing raise its 404/405 for us to render
+        started = False
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded)
+        except Exception as exc:
+            if isinstance(exc, SessionhubError):
+                error: SessionhubError | None = exc
+            elif isinstance(exc, HTTPException):
+                error = from_http_exception(exc)
+            else:
+                error = None
+            if error is None:
+                log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # a stream already sent its head: all we can do is end it
+                log.warning("error after the response started on %s: %r", scope.get("path"), exc)
+                return
+            await self.render(error)(scope, receive, send)

@@ -1,0 +1,171 @@
+"""The race-timing dialect: RUFUS Cloud public API v0, under ``/v0``.
+
+Each handler parses, calls one service method, renders. Keys come in the ``api_key`` header or
+its alternate ``x-api-key``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+
+from sessionhub.core.access import Key
+from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
+from sessionhub.core.timing import TimingSession
+from sessionhub.http import timing_wire as wire
+from sessionhub.http.body import decode, query_int, query_time, read_body
+from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.service.access import AccessService
+from sessionhub.service.timing import TimingService
+
+JSON = "application/json"
+_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+_encode = msgspec.json.Encoder().encode
+
+
+def json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(_encode(body), status, media_type=JSON)
+
+
+def render_error(error: SessionhubError | None) -> Response:
+    error = error or SessionhubError("internal error")
+    return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
+
+
+def hex_id(value: str, name: str) -> str:
+    """A deviceid or token_session: 64 hex characters, answered in upper case."""
+    if not _HEX64.fullmatch(value):
+        raise InvalidInput(f"{name} must be 64 hexadecimal characters", name)
+    return value.upper()
+
+
+class TimingApi:
+    def __init__(self, access: AccessService, timing: TimingService) -> None:
+        self.access, self.timing = access, timing
+
+    async def key(self, request: Request) -> Key | None:
+        headers = request.headers
+        return await self.access.authenticate(headers.get("api_key") or headers.get("x-api-key"))
+
+    # devices ----------------------------------------------------------------------------------
+
+    async def bind_device(self, request: Request) -> Response:
+        body = decode(await read_body(request), wire.BindDevice)
+        deviceid = await self.timing.bind_device(
+            await self.key(request), model=body.model, serial_number=body.serial_number, type=body.type,
+            alias=body.alias, firmware=body.firmware,
+        )
+        return json({"description": "Device binded succesfully", "deviceid": deviceid}, 201)
+
+    async def unbind_device(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        await self.timing.unbind_device(await self.key(request), deviceid)
+        return json({"description": "Device unbinded succesfully", "deviceid": deviceid})
+
+    async def device(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        stats = await self.timing.device(await self.key(request), deviceid)
+        return json({"description": "Success", "result": wire.device_detail(stats)})
+
+    async def devices(self, request: Request) -> Response:
+        page, limit = query_int(request, "page", 1), query_int(request, "limit", 1, 5000)
+        found, total, page, limit = await self.timing.devices(await self.key(request), page, limit)
+        return json({
+            "description": "Success", "result": [wire.device_summary(d) for d in found],
+            "pagination": {"page": page, "limit": limit, "total": total, "has_more": page * limit < total},
+        })
+
+    # sessions ---------------------------------------------------------------------------------
+
+    async def open_session(self, request: Request) -> Response:
+        body = decode(await read_body(request), wire.OpenSession)
+        token = await self.timing.open_session(await self.key(request), hex_id(body.deviceid, "deviceid"),
+                                               body.alias)
+        return json({"description": "Session inserted succesfully", "token_session": token}, 201)
+
+    async def close_session(self, request: Request) -> Response:
+        token = hex_id(request.path_params["token"], "token_session")
+        await self.timing.close_session(await self.key(request), token)
+        return json({"description": "Session closed succesfully", "token_session": token})
+
+    async def session(self, request: Request) -> Response:
+        token = hex_id(request.path_params["token"], "token_session")
+        body = await self.timing.session_body(await self.key(request), token, _session_body)
+        return Response(body, media_type=JSON)
+
+    async def sessions_of_device(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        sessions = await self.timing.sessions_of_device(await self.key(request), deviceid)
+        return json({"description": "Success", "result": [wire.session_summary(s) for s in sessions]})
+
+    async def active_session(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        session = await self.timing.active_session(await self.key(request), deviceid)
+        return json({"description": "Success", "result": [wire.session_detail(session)]})
+
+    # passings ---------------------------------------------------------------------------------
+
+    async def record_passings(self, request: Request) -> Response:
+        body = decode(await read_body(request), wire.RecordPassings)
+        token = hex_id(body.token_session, "token_session")
+        done = await self.timing.record_passings(await self.key(request), token, wire.to_passings(body))
+        return json({"description": "Passings inserted succesfully", "token_session": token,
+                     "inserted_count": done.inserted, "duplicate_count": done.duplicates}, 201)
+
+    async def passings_of_session(self, request: Request) -> Response:
+        token = hex_id(request.path_params["token"], "token_session")
+        found = await self.timing.passings_of_session(
+            await self.key(request), token, query_int(request, "first"), query_int(request, "last"),
+            query_int(request, "page", 1),
+        )
+        return json({"description": "Success", "result": [wire.passing_out(p) for p in found]})
+
+    async def passings_of_device(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        found = await self.timing.passings_of_device(
+            await self.key(request), deviceid, query_time(request, "from"), query_time(request, "to"),
+            query_int(request, "page", 1),
+        )
+        return json({"description": "Success", "result": [wire.passing_out(p) for p in found]})
+
+    async def resume_device(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        token = request.query_params.get("token_session") or None
+        got = await self.timing.resume_device(
+            await self.key(request), deviceid, query_time(request, "from"), query_time(request, "to"),
+            None if token is None else hex_id(token, "token_session"), query_int(request, "last"),
+            query_int(request, "page", 1),
+        )
+        return json({
+            "description": "Success", "deviceid": deviceid, "session_used": got.session.token,
+            "session_label": got.session.alias, "resumed_from": got.resumed_from,
+            "passings": [wire.passing_out(p) for p in got.passings],
+        })
+
+    def app(self) -> ErrorBoundary:
+        """The dialect's ASGI app, to mount at ``/v0``."""
+        routes = [
+            Route("/devices", self.bind_device, methods=["POST"]),
+            Route("/devices", self.devices, methods=["GET"]),
+            Route("/devices/{deviceid}", self.device, methods=["GET"]),
+            Route("/devices/{deviceid}", self.unbind_device, methods=["DELETE"]),
+            Route("/sessions", self.open_session, methods=["POST"]),
+            Route("/sessions/close/{token}", self.close_session, methods=["PATCH"]),
+            Route("/sessions/device/{deviceid}", self.sessions_of_device, methods=["GET"]),
+            Route("/sessions/device/{deviceid}/active", self.active_session, methods=["GET"]),
+            Route("/sessions/{token}", self.session, methods=["GET"]),
+            Route("/passings", self.record_passings, methods=["POST"]),
+            Route("/passings/session/{token}", self.passings_of_session, methods=["GET"]),
+            Route("/passings/device/{deviceid}", self.passings_of_device, methods=["GET"]),
+            Route("/passings/device2/{deviceid}", self.resume_device, methods=["GET"]),
+        ]
+        return ErrorBoundary(Router(routes), render_error)
+
+
+def _session_body(session: TimingSession) -> bytes:
+    return _encode({"description": "Success", "result": [wire.session_detail(session)]})

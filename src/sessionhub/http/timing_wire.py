@@ -1,0 +1,164 @@
+"""The RUFUS v0 wire format: request structs, response bodies and the error table.
+
+Bodies use the legacy bare envelope (``{"description": ..., "result": ...}``), timestamps
+``YYYY-MM-DDTHH:mm:ss.sssZ``, and the description strings of the RUFUS docs, misspellings
+("succesfully", "binded") included, because clients compare them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from sessionhub.core import errors as E
+from sessionhub.core.clock import iso_ms, to_ms
+from sessionhub.core.errors import InvalidInput
+from sessionhub.core.timing import DeviceStats, Passing, StoredPassing, TimingSession
+
+Text = Annotated[str, Meta(max_length=256)]
+ShortText = Annotated[str, Meta(max_length=64)]
+
+
+class BindDevice(msgspec.Struct, forbid_unknown_fields=True):
+    model: Text
+    serial_number: Text
+    type: Text | None = None
+    alias: Text | None = None
+    firmware: Text | None = None
+
+
+class OpenSession(msgspec.Struct, forbid_unknown_fields=True):
+    deviceid: Text
+    alias: Text | None = None
+
+
+class PassingIn(msgspec.Struct, forbid_unknown_fields=True):
+    bib: ShortText
+    num_passing: Annotated[int, Meta(ge=0, le=2**53)]
+    timestamp: datetime
+    latitude: Annotated[str, Meta(max_length=32)] | float | None = None
+    longitude: Annotated[str, Meta(max_length=32)] | float | None = None
+    status: ShortText | None = None
+    participant_id: ShortText | None = None
+    chip: ShortText | None = None
+    timezone: ShortText | None = None
+    gender: ShortText | None = None
+
+
+class RecordPassings(msgspec.Struct, forbid_unknown_fields=True):
+    token_session: Text
+    passings_list: list[PassingIn]
+
+
+def _coordinate(value: str | float | None, limit: float, field: str) -> str | None:
+    """Coordinates travel as strings (legacy) or numbers (new spec); they are kept as strings."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a number", field) from None
+    if not (math.isfinite(number) and -limit <= number <= limit):
+        raise InvalidInput(f"{field} must be between {-limit} and {limit}", field)
+    return value if isinstance(value, str) else repr(value)
+
+
+def to_passings(body: RecordPassings) -> list[Passing]:
+    out = []
+    for i, p in enumerate(body.passings_list):
+        where = f"passings_list[{i}]"
+        out.append(Passing(
+            p.num_passing, to_ms(p.timestamp), p.bib, p.chip, p.participant_id,
+            _coordinate(p.latitude, 90.0, f"{where}.latitude"), _coordinate(p.longitude, 180.0, f"{where}.longitude"),
+            p.status, p.timezone, p.gender,
+        ))
+    return out
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else iso_ms(ms)
+
+
+def session_detail(s: TimingSession) -> dict[str, Any]:
+    return {
+        "token_session": s.token, "alias": s.alias, "creation_date": iso_ms(s.created_ms),
+        "duration": iso_ms(s.duration_ms), "active": s.active, "passings": s.passings,
+        "first": _iso(s.first_ms), "last": _iso(s.last_ms),
+    }
+
+
+def session_summary(s: TimingSession) -> dict[str, Any]:
+    return {"token_session": s.token, "alias": s.alias, "creation_date": iso_ms(s.created_ms),
+            "active": s.active, "passings": s.passings}
+
+
+def device_detail(d: DeviceStats) -> dict[str, Any]:
+    x = d.device
+    return {
+        "deviceid": x.deviceid, "type": x.type, "model": x.model, "alias": x.alias, "firmware": x.firmware,
+        "serial_number": x.serial_number, "creation_date": iso_ms(x.created_ms), "sessions": d.sessions,
+        "passings": d.passings, "last_seen": _iso(x.last_seen_ms),
+    }
+
+
+def device_summary(d: DeviceStats) -> dict[str, Any]:
+    x = d.device
+    return {
+        "deviceid": x.deviceid, "type": x.type, "model": x.model, "alias": x.alias, "firmware": x.firmware,
+        "serial_number": x.serial_number, "last_login": _iso(x.last_seen_ms), "creation_date": iso_ms(x.created_ms),
+        "sessions": d.sessions, "device_status": None, "battery_percentage": None, "charging": None,
+        "last_telemetry_at": None,
+    }
+
+
+def passing_out(sp: StoredPassing) -> dict[str, Any]:
+    p = sp.passing
+    return {
+        "token_session": sp.token_session, "timestamp": iso_ms(p.ts_ms), "num_passing": p.num_passing,
+        "latitude": p.latitude, "longitude": p.longitude, "status": p.status, "participant_id": p.participant_id,
+        "chip": p.chip, "bib": p.bib, "timezone": p.timezone, "gender": p.gender, "deviceid": sp.deviceid,
+    }
+
+
+def _echo(field: str) -> Callable[[E.SessionhubError], dict[str, Any]]:
+    def body(e: E.SessionhubError) -> dict[str, Any]:
+        ident = getattr(e, "ident", None)
+        return {"description": e.message} | ({field: ident} if ident is not None else {})
+    return body
+
+
+def _plain(description: str) -> Callable[[E.SessionhubError], dict[str, Any]]:
+    return lambda e: {"description": description, "message": e.message}
+
+
+def _invalid(e: E.SessionhubError) -> dict[str, Any]:
+    field = getattr(e, "field", None)
+    return {"description": "Bad request", "message": e.message} | ({"field": field} if field else {})
+
+
+BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, Any]]] = {
+    E.SessionhubError: lambda e: {"description": "Internal server error"},
+    E.InvalidInput: _invalid,
+    E.PayloadTooLarge: _plain("Payload too large"),
+    E.Unauthorized: _plain("Unauthorized"),
+    E.Forbidden: _plain("Forbidden"),
+    E.NotFound: _plain("Not found"),
+    E.DeviceNotFound: _echo("deviceid"),
+    E.SessionNotFound: _echo("token_session"),
+    E.SessionsNotFound: _echo("deviceid"),
+    E.SessionNotActive: _echo("token_session"),
+    E.LocationNotFound: _plain("Not found"),
+    E.BarcodeNotFound: _plain("Not found"),
+    E.RouteNotFound: _plain("Not found"),
+    E.Conflict: _plain("Conflict"),
+    E.AlreadyExists: _echo("deviceid"),
+    E.IllegalTransition: _plain("Conflict"),
+    E.MethodNotAllowed: _plain("Method not allowed"),
+    E.StoreUnavailable: _plain("Service unavailable"),
+}
+"""The body of every class of the core's error tree, as RUFUS answers it (a test walks the tree)."""

@@ -1,0 +1,94 @@
+"""Accounts and keys: issue, list, revoke, and authenticate a raw key on every request.
+
+Authentication is on the hot path of every call, so known keys are cached in memory by hash and
+the cache is dropped whole on any change of topic ``keys`` (an issue or a revocation, from this
+process or, through the change feed, from the CLI). Unknown keys are cached too, so a flood of
+bad keys costs a dict lookup; that part is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sessionhub.core import access
+from sessionhub.core.access import Key
+from sessionhub.core.changes import Change, keys_topic
+from sessionhub.core.errors import InvalidInput, NotFound
+from sessionhub.service.ports import Clock, Ids, Publisher, Store
+
+_MAX_CACHED = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: int
+    account: str
+    access: str
+    unbind: bool
+    alias: str
+    created_ms: int
+    revoked_ms: int | None
+
+
+class AccessService:
+    def __init__(self, store: Store, live: Publisher, clock: Clock, ids: Ids) -> None:
+        self._store, self._live, self._clock, self._ids = store, live, clock, ids
+        self._cache: dict[str, Key | None] = {}
+
+    def on_change(self, change: Change) -> None:
+        """Change-feed hook: forget every cached key when any key changes."""
+        if change.topic == keys_topic():
+            self._cache.clear()
+
+    async def authenticate(self, raw: str | None) -> Key | None:
+        """The live key for ``raw``, or None when it is absent, unknown or revoked."""
+        if not raw:
+            return None
+        digest = access.key_hash(raw)
+        try:
+            return self._cache[digest]
+        except KeyError:
+            pass
+        key = await self._store.reads.accounts.key(digest)
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[digest] = key
+        return key
+
+    async def create_key(
+        self, account: str, access_type: str, unbind: bool = False, alias: str = "", *,
+        test_account: bool = False, replace_alias: bool = False,
+    ) -> str:
+        """Issue a key for ``account`` (created if new) and return the raw key, shown only this once.
+
+        With ``replace_alias`` the account's other live keys of the same alias are revoked.
+        """
+        if not account.strip():
+            raise InvalidInput("account name must not be empty", "account")
+        parsed = access.check_new_key(access_type, unbind)
+        raw = access.new_key(self._ids.hex_token(16).lower())
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            account_id = await uow.accounts.ensure_account(account, test_account, now)
+            if replace_alias:
+                await uow.accounts.revoke_alias(account_id, alias, now)
+            await uow.accounts.add_key(account_id, access.key_hash(raw), parsed, unbind, alias, now)
+            await uow.accounts.append_change(account_id, keys_topic(), now)
+        await self._live.catch_up()
+        return raw
+
+    async def ensure_account(self, name: str, test_account: bool = False) -> int:
+        async with self._store.unit_of_work() as uow:
+            return await uow.accounts.ensure_account(name, test_account, self._clock.now_ms())
+
+    async def list_keys(self) -> list[KeyInfo]:
+        return [KeyInfo(*row) for row in await self._store.reads.accounts.keys()]
+
+    async def revoke_key(self, raw: str) -> None:
+        """Revoke a key. Raises NotFound when no live key matches."""
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            if not await uow.accounts.revoke_key(access.key_hash(raw), now):
+                raise NotFound("no live key matches", None)
+            await uow.accounts.append_change(0, keys_topic(), now)
+        await self._live.catch_up()

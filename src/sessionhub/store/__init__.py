@@ -1,0 +1,27 @@
+"""Stores: where sessions live. ``open_store(url)`` picks one by the URL's scheme.
+
+- ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` — the embedded default;
+- ``postgresql://user@host:port/db`` — the scale-out store.
+"""
+
+from __future__ import annotations
+
+from sessionhub.core.errors import InvalidInput
+from sessionhub.store.sqlite import SchemaError, SqliteStore
+
+__all__ = ["SchemaError", "SqliteStore", "open_store", "sqlite_path"]
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a ``sqlite:///`` URL (three slashes, then a relative or absolute path)."""
+    path = url.removeprefix("sqlite:///")
+    if not path:
+        raise InvalidInput(f"no file path in database URL {url!r}", "db")
+    return path
+
+
+def open_store(url: str) -> SqliteStore:
+    """A store for ``url``, not yet opened. Raises InvalidInput for a URL no store takes."""
+    if url.startswith("sqlite:///"):
+        return SqliteStore(sqlite_path(url))
+    raise InvalidInput(f"unsupported database URL {url!r}: use sqlite:///PATH", "db")
