@@ -47,7 +47,8 @@ def test_batch_bounds() -> None:
         timing.prepare_batch(session(), "T", [Passing(i, 1, "a") for i in range(timing.MAX_BATCH + 1)])
 
 
-@pytest.mark.parametrize(("page", "size", "window"), [(None, 5000, (0, 5000)), (1, 10, (0, 10)), (3, 5000, (10000, 5000))])
+@pytest.mark.parametrize(("page", "size", "window"),
+                         [(None, 5000, (0, 5000)), (1, 10, (0, 10)), (3, 5000, (10000, 5000))])
 def test_page_window(page: int | None, size: int, window: tuple[int, int]) -> None:
     assert timing.page_window(page, size) == window
 

@@ -11,6 +11,7 @@ from starlette.routing import Mount, Router
 
 from sessionhub.core.errors import SessionhubError, lookup
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.fastpath import FastLane
 from sessionhub.http.timing import TimingApi, json
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def render_error(error: SessionhubError | None) -> Response:
     return json({"error": {"code": error.code, "message": error.message}}, lookup(HTTP_STATUS, error))
 
 
-def create_app(runtime: Runtime, *, lifespan: bool = True) -> ErrorBoundary:
+def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
     """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``."""
 
     @asynccontextmanager
@@ -34,5 +35,7 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> ErrorBoundary:
         finally:
             await runtime.stop()
 
-    routes = [Mount("/v0", app=TimingApi(runtime.access, runtime.timing).app())]
-    return ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
+    timing = TimingApi(runtime.access, runtime.timing)
+    routes = [Mount("/v0", app=timing.app())]
+    app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
+    return FastLane(app, {"/v0/sessions/": timing.fast_session})

@@ -13,6 +13,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
+from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
@@ -20,6 +21,7 @@ from sessionhub.core.timing import TimingSession
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.fastpath import header
 from sessionhub.service.access import AccessService
 from sessionhub.service.timing import TimingService
 
@@ -146,6 +148,13 @@ class TimingApi:
             "session_label": got.session.alias, "resumed_from": got.resumed_from,
             "passings": [wire.passing_out(p) for p in got.passings],
         })
+
+    async def fast_session(self, scope: Scope, token: str) -> bytes | None:
+        """The fast lane's ``GET /v0/sessions/{token}`` (see http/fastpath.py)."""
+        if not _HEX64.fullmatch(token):
+            return None
+        key = await self.access.authenticate(header(scope, b"api_key") or header(scope, b"x-api-key"))
+        return await self.timing.session_body(key, token.upper(), _session_body)
 
     def app(self) -> ErrorBoundary:
         """The dialect's ASGI app, to mount at ``/v0``."""
