@@ -29,3 +29,22 @@ def device_topic(deviceid: str) -> str:
 def keys_topic() -> str:
     """Any key issued or revoked: key caches are dropped whole on it."""
     return "keys"
+
+
+def parking_session_topic(session_id: int) -> str:
+    return f"parking/session/{session_id}"
+
+
+def parking_location_topic(location_id: int) -> str:
+    """Any change of a location or of one of its sessions (a location's session list streams from it)."""
+    return f"parking/location/{location_id}"
+
+
+def paging_session_topic(account_id: int, number: int) -> str:
+    """A guest session on pager ``number`` of the account's station changed (created, updated, acted on)."""
+    return f"paging/session/{account_id}/{number}"
+
+
+def paging_station_topic(account_id: int) -> str:
+    """The account's paging station changed: settings, statistics reset, history cleared, a page sent."""
+    return f"paging/station/{account_id}"

@@ -1,0 +1,291 @@
+"""Parking access: locations with rates, sessions, barcodes, and what a stay costs.
+
+Theory of operation. An account owns *locations*; each has an hourly rate in minor units of its
+currency, a billing increment (minutes, dividing a day) and an optional daily maximum. A
+*session* is one stay of one user at one location. It is created either *started* at once, or
+*pending* with a barcode the user shows at the gate. Its state is read off its times:
+
+    pending  --ENTRY (gate scan)------------------> started
+    pending  --REDEEM (testing: in and out now)---> ended
+    started  --EXIT (gate scan, barcode sessions)-> ended
+    started  --END (app, sessions without barcode)> ended
+
+Every move goes through ``fire``, which looks the move up in one transition table and raises
+IllegalTransition for anything else: a second entry, an exit before entry, the app ending a
+barcode session (its checkout is physical) or ending a session twice. Ending bills the stay.
+
+A *user barcode* (``POST /barcode``) is a pass, not a session: scanned at entry it opens a new
+started session for its user, scanned at exit it ends that session. A user has at most one
+active (pending or started) session per account, as the reference's listings say.
+
+Billing: cost = started increments x (rate per increment), capped per 24 h (from the start) by the
+daily maximum. A stay of 0 ms costs 0; one ms into an increment starts it. Each 24 h window is
+priced on its own and rounded up to a whole minor unit, so a fractional rate per increment (350
+per hour in 15-minute increments is 87.5) never undercharges: 1 increment 88, 2 increments 175.
+
+What this module does not do: storage, ids or barcodes (random tokens are passed in), the clock
+(``now_ms`` passed in), wire formats, JWTs.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from dataclasses import dataclass, replace
+
+from sessionhub.core.errors import IllegalTransition, InvalidInput
+
+DAY_MS = 24 * 3600 * 1000
+MINUTE_MS = 60 * 1000
+MAX_AMOUNT = 10**12
+"""Rates and daily maxima above this (in minor units) are refused as typos."""
+MAX_SIMULATED_MINUTES = 366 * 24 * 60
+"""The longest stay ``simulate_redemption`` makes up: a year."""
+BARCODE_DIGITS = 20
+"""Barcodes are 20 decimal digits: printable in every 1D symbology (Code 128, ITF) and in QR."""
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_USER_NAMESPACE = uuid.UUID("6f1c1d39-3a8e-5a52-9d43-5e7b0d6b1a11")
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    STARTED = "started"
+    ENDED = "ended"
+
+
+class Event(enum.StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+    END = "end"
+    REDEEM = "redeem"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    id: int
+    account_id: int
+    name: str
+    rate_per_hour: int
+    currency: str
+    increment_minutes: int = 15
+    daily_max: int | None = None
+    created_ms: int = 0
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParkingSession:
+    id: int
+    account_id: int
+    location_id: int
+    user_id: str
+    barcode: str | None
+    start_ms: int | None
+    end_ms: int | None
+    cost: int | None
+    currency: str | None
+    created_ms: int
+    seq: int = 0
+
+    @property
+    def state(self) -> State:
+        if self.start_ms is None:
+            return State.PENDING
+        return State.STARTED if self.end_ms is None else State.ENDED
+
+    @property
+    def active(self) -> bool:
+        return self.end_ms is None
+
+
+@dataclass(frozen=True, slots=True)
+class Barcode:
+    """A barcode as stored: a session's (``session_id`` set) or a user's pass (``session_id`` None)."""
+
+    code: str
+    account_id: int
+    user_id: str
+    location_id: int | None
+    session_id: int | None
+    created_ms: int
+
+
+# (has a barcode, state, event) -> next state. Nothing else is allowed.
+TRANSITIONS: dict[tuple[bool, State, Event], State] = {
+    (True, State.PENDING, Event.ENTRY): State.STARTED,
+    (True, State.PENDING, Event.REDEEM): State.ENDED,
+    (True, State.STARTED, Event.EXIT): State.ENDED,
+    (False, State.STARTED, Event.END): State.ENDED,
+}
+
+_REFUSALS: dict[tuple[State, Event], str] = {
+    (State.STARTED, Event.ENTRY): "the session has already entered",
+    (State.ENDED, Event.ENTRY): "the session has already ended",
+    (State.PENDING, Event.EXIT): "exit before entry: the session has not started",
+    (State.ENDED, Event.EXIT): "the session has already ended",
+    (State.ENDED, Event.END): "the session has already ended",
+    (State.ENDED, Event.REDEEM): "the session has already ended",
+    (State.STARTED, Event.REDEEM): "the session has already started",
+}
+
+
+# locations -----------------------------------------------------------------------------------
+
+
+def new_location(
+    account_id: int, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
+    daily_max: int | None = None, now_ms: int = 0,
+) -> Location:
+    """A valid location (id 0 until stored).
+
+    Raises:
+        InvalidInput: empty name; negative or absurd amounts; a currency not of three capital
+            letters; an increment that is not a whole divisor of a day (1..1440 minutes).
+    """
+    name = name.strip()
+    if not name or len(name) > 256:
+        raise InvalidInput("name must be 1 to 256 characters", "name")
+    if not 0 <= rate_per_hour <= MAX_AMOUNT:
+        raise InvalidInput(f"rate must be between 0 and {MAX_AMOUNT} minor units per hour", "rate")
+    if not _CURRENCY.fullmatch(currency):
+        raise InvalidInput("currency must be an ISO 4217 code such as USD", "currency")
+    if not 1 <= increment_minutes <= 1440 or 1440 % increment_minutes:
+        raise InvalidInput("increment_minutes must divide a day (1440 minutes), e.g. 15", "increment_minutes")
+    if daily_max is not None and not 0 <= daily_max <= MAX_AMOUNT:
+        raise InvalidInput(f"daily max must be between 0 and {MAX_AMOUNT} minor units", "daily_max")
+    return Location(0, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, now_ms)
+
+
+def cost(location: Location, start_ms: int, end_ms: int) -> int:
+    """What a stay from ``start_ms`` to ``end_ms`` costs at ``location``, in minor units.
+
+    Started increments x rate per increment, each 24 h window from the start priced on its own,
+    rounded up to a whole minor unit and capped by the daily maximum. A stay of 0 (or a negative
+    span, from a clock step) costs 0.
+    """
+    stay = max(0, end_ms - start_ms)
+    full_days, rest = divmod(stay, DAY_MS)
+    total = full_days * _window_cost(location, DAY_MS)
+    return total + (_window_cost(location, rest) if rest else 0)
+
+
+def _window_cost(location: Location, span_ms: int) -> int:
+    step = location.increment_minutes * MINUTE_MS
+    increments = -(-span_ms // step)
+    # increments x rate/hour x increment/60, rounded up: exact in integers, no float drift.
+    price = -(-(increments * location.rate_per_hour * location.increment_minutes) // 60)
+    return price if location.daily_max is None else min(price, location.daily_max)
+
+
+# sessions ------------------------------------------------------------------------------------
+
+
+def new_session(
+    location: Location, user_id: str, now_ms: int, barcode: str | None = None, *, started: bool = True
+) -> ParkingSession:
+    """A session of ``user_id`` at ``location`` (id 0 until stored).
+
+    Without ``barcode`` it starts at ``now_ms``. With one, it is pending (``started=False``: the
+    user will scan it at the gate) or started now (``started=True``: a user barcode scanned at entry).
+    """
+    start = now_ms if barcode is None or started else None
+    return ParkingSession(0, location.account_id, location.id, user_id, barcode, start, None, None, None, now_ms)
+
+
+def fire(
+    session: ParkingSession, event: Event, location: Location, now_ms: int, duration_ms: int = 0
+) -> ParkingSession:
+    """``session`` after ``event`` at ``now_ms``; ending moves bill the stay at ``location``'s rate.
+
+    ``duration_ms`` is the made-up stay of REDEEM (in now, out ``duration_ms`` later).
+
+    Raises:
+        IllegalTransition: the transition table has no such move (see the module docstring).
+    """
+    has_barcode = session.barcode is not None
+    target = TRANSITIONS.get((has_barcode, session.state, event))
+    if target is None:
+        raise IllegalTransition(_refusal(session, event), str(session.id))
+    if target is State.STARTED:
+        return replace(session, start_ms=now_ms)
+    start = now_ms if session.start_ms is None else session.start_ms
+    end = now_ms + duration_ms if event is Event.REDEEM else now_ms
+    return replace(session, start_ms=start, end_ms=end, cost=cost(location, start, end), currency=location.currency)
+
+
+def _refusal(session: ParkingSession, event: Event) -> str:
+    if event is Event.END and session.barcode is not None and session.state is not State.ENDED:
+        return "a barcode session is ended by the exit scan at the gate, not by the app"
+    if event in (Event.ENTRY, Event.EXIT, Event.REDEEM) and session.barcode is None:
+        return "the session has no barcode to scan or redeem"
+    if event is Event.END and session.state is State.PENDING:
+        return "the session has not started"
+    return _REFUSALS.get((session.state, event), f"{event.value} is not allowed on a {session.state.value} session")
+
+
+def check_no_active(user_id: str, active: ParkingSession | None) -> None:
+    """A user has at most one active (pending or started) session. Raises IllegalTransition."""
+    if active is not None:
+        raise IllegalTransition(
+            f"user {user_id} already has an active session ({active.id}) at location {active.location_id}",
+            str(active.id),
+        )
+
+
+# barcodes and the gate -----------------------------------------------------------------------
+
+
+def barcode_from(token_hex: str) -> str:
+    """A barcode of BARCODE_DIGITS decimal digits from random hex (at least 9 bytes of it)."""
+    return str(int(token_hex, 16) % 10**BARCODE_DIGITS).zfill(BARCODE_DIGITS)
+
+
+def valid_at(barcode: Barcode, location_id: int) -> bool:
+    """Whether the gate of ``location_id`` honours ``barcode`` (a barcode bound to a location only there)."""
+    return barcode.location_id is None or barcode.location_id == location_id
+
+
+def pass_entry(barcode: Barcode, open_session: ParkingSession | None) -> None:
+    """A user barcode at the entry: allowed only when its previous session has left.
+
+    Raises:
+        IllegalTransition: the pass already has a session inside (a second entry).
+    """
+    if open_session is not None:
+        raise IllegalTransition(
+            f"second entry: barcode {barcode.code} already has a started session ({open_session.id})",
+            str(open_session.id),
+        )
+
+
+def pass_exit(barcode: Barcode, open_session: ParkingSession | None, location_id: int) -> ParkingSession:
+    """The session a user barcode's exit scan ends at ``location_id``.
+
+    Raises:
+        IllegalTransition: the pass has no session inside this location (an exit before entry).
+    """
+    if open_session is None or open_session.location_id != location_id:
+        raise IllegalTransition(f"exit before entry: barcode {barcode.code} has no session inside this location")
+    return open_session
+
+
+# users ---------------------------------------------------------------------------------------
+
+
+def user_for(account_id: int, external_uid: str) -> str:
+    """The user id (UUID) of a partner's external user: the same (account, external_uid), the same id."""
+    return str(uuid.uuid5(_USER_NAMESPACE, f"{account_id}:{external_uid}"))
+
+
+def check_simulated_minutes(duration_m: int) -> int:
+    """``duration_m`` in ms. Raises InvalidInput outside 0..MAX_SIMULATED_MINUTES."""
+    if not 0 <= duration_m <= MAX_SIMULATED_MINUTES:
+        raise InvalidInput(f"duration_m must be between 0 and {MAX_SIMULATED_MINUTES}", "duration_m")
+    return duration_m * MINUTE_MS
+
+
+def replace_seq(session: ParkingSession, seq: int) -> ParkingSession:
+    """``session`` stamped with the seq of the change that wrote it."""
+    return replace(session, seq=seq)
