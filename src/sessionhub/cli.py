@@ -4,6 +4,9 @@
     sessionhub migrate [--db URL]                        bring a database's schema up to date
     sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--alias TEXT]
     sessionhub keys list | keys revoke KEY
+    sessionhub locations create --account NAME --name TEXT --rate AMOUNT_PER_HOUR --currency USD
+                 [--increment-minutes 15] [--daily-max AMOUNT]   prints the new location id
+    sessionhub locations list --account NAME
     sessionhub demo                                      seed a demo account; print a key and curl lines
 
 Exit codes: 0 success, 1 a refused request (the message says why), 2 bad usage.
@@ -96,6 +99,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_locations(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.locations_command == "create":
+        location_id = _with_runtime(settings, lambda rt: rt.parking.create_location(
+            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max))
+        print(location_id)
+    else:
+        for loc in _with_runtime(settings, lambda rt: rt.parking.locations(args.account)):
+            cap = "-" if loc.daily_max is None else loc.daily_max
+            print(f"{loc.id}\t{loc.name}\t{loc.rate_per_hour} {loc.currency}/h\t{loc.increment_minutes} min\t{cap}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sessionhub.demo import seed
 
@@ -136,6 +152,23 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("key")
     db(revoke)
     keys.set_defaults(run=cmd_keys)
+
+    locations = sub.add_parser("locations", help="create and list parking locations")
+    lsub = locations.add_subparsers(dest="locations_command", required=True)
+    lcreate = lsub.add_parser("create", help="create a location; prints its id alone on stdout")
+    lcreate.add_argument("--account", required=True)
+    lcreate.add_argument("--name", required=True)
+    lcreate.add_argument("--rate", required=True, type=int, metavar="AMOUNT_PER_HOUR",
+                         help="hourly rate in minor units of the currency (350 = 3.50 USD)")
+    lcreate.add_argument("--currency", required=True, help="ISO 4217 code, e.g. USD")
+    lcreate.add_argument("--increment-minutes", type=int, default=15,
+                         help="billing increment, a divisor of 1440 (default 15)")
+    lcreate.add_argument("--daily-max", type=int, metavar="AMOUNT", help="cap per 24 h, in minor units")
+    db(lcreate)
+    llist = lsub.add_parser("list", help="list an account's locations")
+    llist.add_argument("--account", required=True)
+    db(llist)
+    locations.set_defaults(run=cmd_locations)
 
     demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines")
     db(demo)

@@ -1,17 +1,20 @@
 """The demo account ``make run`` seeds: a READ_WRITE key, a timing device with a session of
-passings, and the curl lines that read them. Running it again issues a fresh key (revoking the
-previous demo key) and reuses the rest.
+passings, a parking location with a started session, and the curl lines that read them.
+Running it again issues a fresh key (revoking the previous demo key) and reuses the rest.
 """
 
 from __future__ import annotations
 
 from sessionhub.config import DEMO_ACCOUNT
+from sessionhub.core.access import Key
 from sessionhub.core.errors import AlreadyExists, SessionsNotFound
+from sessionhub.core.parking import user_for
 from sessionhub.core.timing import Passing
 from sessionhub.runtime import Runtime
 
 DEMO_ALIAS = "demo (make run)"
 DEMO_SERIAL = "DEMO-001"
+DEMO_LOCATION = "Demo garage"
 
 
 async def seed(rt: Runtime, base_url: str) -> str:
@@ -38,4 +41,22 @@ async def seed(rt: Runtime, base_url: str) -> str:
         "race timing (RUFUS v0):",
         f'  curl -X GET -H "Content-Type: application/json" -H "api_key: {key_text}" \\',
         f"    {base_url}/v0/sessions/{token}",
+        *await _seed_parking(rt, key, key_text, base_url),
     ])
+
+
+async def _seed_parking(rt: Runtime, key: Key | None, key_text: str, base_url: str) -> list[str]:
+    """A demo location (3.50 USD/h, 15-minute increments, 24.00 max a day) with a started session."""
+    location = await rt.parking.location_by_name(key, DEMO_LOCATION)
+    location_id = location.id if location is not None else await rt.parking.create_location(
+        DEMO_ACCOUNT, DEMO_LOCATION, 350, "USD", 15, 2400)
+    user = user_for(key.account_id if key else 0, "demo-driver")
+    found = await rt.parking.sessions_of_user(key, bearer=None, user_id=user, after_id=None, limit=None)
+    active = [s for s in found if s.active]
+    session = active[0] if active else await rt.parking.create_session(
+        key, location_id, bearer=None, user_id=user, barcode=False)
+    return [
+        "",
+        f"parking (Coord Parking Access), location {location_id} {DEMO_LOCATION!r}:",
+        f"  curl '{base_url}/v1/access/parking/{location_id}/session/{session.id}?access_key={key_text}'",
+    ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from sessionhub.config import Settings
 from sessionhub.live import ChangeHub
 from sessionhub.service.access import AccessService
+from sessionhub.service.parking import ParkingService
 from sessionhub.service.timing import TimingService
 from sessionhub.store import SqliteStore, open_store
 
@@ -41,6 +42,7 @@ class Runtime:
     hub: ChangeHub
     access: AccessService
     timing: TimingService
+    parking: ParkingService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, *, migrate: bool = True) -> None:
@@ -49,6 +51,7 @@ class Runtime:
         await self.hub.start()
         self.hub.watch(self.access.on_change)
         self.hub.watch(self.timing.on_change)
+        self.hub.watch(self.parking.on_change)
         self._tasks.append(asyncio.create_task(self.hub.run(self.store.external_commits), name="change-feed"))
 
     async def stop(self) -> None:
@@ -69,4 +72,5 @@ def build(settings: Settings) -> Runtime:
         settings=settings, store=store, hub=hub,
         access=AccessService(store, hub, clock, ids),
         timing=TimingService(store, hub, clock, ids),
+        parking=ParkingService(store, hub, clock, ids, settings.jwt_secret),
     )

@@ -12,6 +12,7 @@ from starlette.routing import Mount, Router
 from sessionhub.core.errors import SessionhubError, lookup
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastLane
+from sessionhub.http.parking import ParkingApi
 from sessionhub.http.timing import TimingApi, json
 
 if TYPE_CHECKING:
@@ -36,6 +37,11 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
             await runtime.stop()
 
     timing = TimingApi(runtime.access, runtime.timing)
-    routes = [Mount("/v0", app=timing.app())]
+    parking = ParkingApi(runtime.access, runtime.parking)
+    routes = [
+        Mount("/v0", app=timing.app()),
+        Mount("/v1/access/parking", app=parking.app()),
+        Mount("/v1/users", app=parking.users_app()),
+    ]
     app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
     return FastLane(app, {"/v0/sessions/": timing.fast_session})

@@ -1,16 +1,21 @@
 """What the services need from outside: a clock, a source of random ids, a store, a change hub.
 
-The store is described by what the services call on it; ``store.sqlite`` implements it and the
-store contract suite (tests/store) pins the behaviour every implementation must share.
+The store is described by what the services call on it: one Protocol per repository. Every store
+(``store.sqlite``, ``store.postgres``) implements them (mypy checks it structurally), and the store
+contract suite (tests/store) pins the behaviour every implementation must share.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from sessionhub.store.sqlite import SqliteAccounts
-from sessionhub.store.sqlite_timing import SqliteTiming
+from sessionhub.core.access import Access, Key
+from sessionhub.core.changes import Change
+from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, TimingSession
+from sessionhub.store.sqlite_paging import SqlitePaging
+from sessionhub.store.sqlite_parking import SqliteParking
 
 
 class Clock(Protocol):
@@ -23,14 +28,118 @@ class Ids(Protocol):
         """``2 * nbytes`` random uppercase hex characters, from a cryptographic source."""
 
 
+class AccountsRepo(Protocol):
+    """Accounts, keys and the change log."""
+
+    async def account_id(self, name: str) -> int | None: ...
+
+    async def ensure_account(self, name: str, is_test: bool, now_ms: int) -> int:
+        """The id of account ``name``, created if new; ``is_test`` marks it (never unmarks)."""
+
+    async def key(self, key_hash: str) -> Key | None:
+        """The live (unrevoked) key with this hash."""
+
+    async def add_key(
+        self, account_id: int, key_hash: str, access: Access, unbind: bool, alias: str, now_ms: int
+    ) -> int: ...
+
+    async def keys(self) -> list[tuple[int, str, str, bool, str, int, int | None]]:
+        """(id, account name, access, unbind, alias, created_ms, revoked_ms) of every key ever issued, by id."""
+
+    async def revoke_key(self, key_hash: str, now_ms: int) -> bool:
+        """Revoke a live key; False when none matches."""
+
+    async def revoke_alias(self, account_id: int, alias: str, now_ms: int) -> int:
+        """Revoke the account's live keys of ``alias``; return how many."""
+
+    async def append_change(self, account_id: int, topic: str, now_ms: int) -> int:
+        """Append a change and return its seq: strictly above every committed seq, and no seq is
+        skipped by a reader (a change becomes readable only after every lower seq is)."""
+
+    async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
+        """Committed changes after ``seq``, in seq order, at most ``limit``."""
+
+    async def last_seq(self) -> int:
+        """The highest committed seq (0 for an empty log)."""
+
+
+class TimingRepo(Protocol):
+    """Devices, timing sessions and passings. Sessions and passings of other accounts are reached
+    only through ids the caller got from an account-checked lookup."""
+
+    async def device(self, account_id: int, deviceid: str) -> Device | None: ...
+
+    async def device_by_serial(self, account_id: int, serial_number: str) -> Device | None: ...
+
+    async def device_stats(self, device: Device) -> DeviceStats: ...
+
+    async def devices(self, account_id: int, offset: int, limit: int) -> tuple[list[DeviceStats], int]:
+        """A page of the account's devices by id, and how many it has."""
+
+    async def insert_device(self, d: Device) -> Device:
+        """Insert ``d`` (its id is ignored); return it with its new id. Serial numbers are unique per account."""
+
+    async def delete_device(self, device_id: int) -> list[str]:
+        """Delete a device with its sessions and passings; return the deleted session tokens."""
+
+    async def touch_device(self, device_id: int, now_ms: int, seq: int) -> None: ...
+
+    async def session(self, account_id: int, token: str) -> TimingSession | None: ...
+
+    async def sessions_of_device(self, device_id: int) -> list[TimingSession]:
+        """Newest first."""
+
+    async def active_session(self, device_id: int) -> TimingSession | None: ...
+
+    async def next_session(self, device_id: int, after_id: int) -> TimingSession | None: ...
+
+    async def latest_session(self, device_id: int) -> TimingSession | None: ...
+
+    async def insert_session(self, s: TimingSession) -> TimingSession:
+        """Insert ``s``; return it with its new id. The schema refuses a second active session of a device."""
+
+    async def close_session(self, session_id: int, now_ms: int, seq: int) -> None:
+        """Close an active session; a closed one is left as it is."""
+
+    async def add_passings(self, session: TimingSession, passings: Sequence[Passing]) -> int:
+        """Store the passings whose number the session lacks; return how many were stored."""
+
+    async def session_span(self, session_id: int) -> tuple[int | None, int | None]: ...
+
+    async def set_session_counts(
+        self, session_id: int, passings: int, first_ms: int | None, last_ms: int | None, seq: int
+    ) -> None: ...
+
+    async def passings_of_session(
+        self, session_id: int, first: int | None, last: int | None, offset: int, limit: int
+    ) -> list[StoredPassing]:
+        """Numbered ``first``..``last`` (inclusive), by number."""
+
+    async def passings_of_device(
+        self, device_id: int, from_ms: int | None, to_ms: int | None, offset: int, limit: int
+    ) -> list[StoredPassing]:
+        """Timed ``from``..``to`` (inclusive), by time, then session, then number."""
+
+    async def passings_after(
+        self, session_id: int, after: int, from_ms: int | None, to_ms: int | None, offset: int, limit: int
+    ) -> list[StoredPassing]:
+        """Numbered above ``after`` within an optional time window, by number."""
+
+
 class Repos(Protocol):
     """The repositories of a connection: the read side, or one unit of work."""
 
     @property
-    def accounts(self) -> SqliteAccounts: ...
+    def accounts(self) -> AccountsRepo: ...
 
     @property
-    def timing(self) -> SqliteTiming: ...
+    def timing(self) -> TimingRepo: ...
+
+    @property
+    def parking(self) -> SqliteParking: ...
+
+    @property
+    def paging(self) -> SqlitePaging: ...
 
 
 class Store(Protocol):

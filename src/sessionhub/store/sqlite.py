@@ -24,6 +24,8 @@ from sessionhub.core.access import Access, Key
 from sessionhub.core.changes import Change
 from sessionhub.core.errors import StoreUnavailable
 from sessionhub.store import migrations
+from sessionhub.store.sqlite_paging import SqlitePaging
+from sessionhub.store.sqlite_parking import SqliteParking
 from sessionhub.store.sqlite_timing import SqliteTiming
 
 
@@ -116,6 +118,8 @@ class SqliteUnitOfWork:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.accounts = SqliteAccounts(conn)
         self.timing = SqliteTiming(conn)
+        self.parking = SqliteParking(conn)
+        self.paging = SqlitePaging(conn)
 
 
 class SqliteStore:

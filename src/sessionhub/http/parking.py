@@ -1,0 +1,162 @@
+"""The parking dialect: Coord's Parking Access API under ``/v1/access/parking``, its gate, and
+Coord's ``POST /v1/users/create_jwt`` under ``/v1/users``.
+
+Each handler parses, calls one service method, renders. The key comes in the ``access_key`` query
+parameter; the end user in the body's ``user_id`` or an ``Authorization: Bearer <JWT>`` header.
+Every success is 200, as Coord's specs declare for every operation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+
+from sessionhub.core.access import Key
+from sessionhub.core.errors import InvalidInput, SessionhubError, Unauthorized, lookup
+from sessionhub.core.parking import Event, ParkingSession
+from sessionhub.http import parking_wire as wire
+from sessionhub.http.body import decode, query_int, read_body
+from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.service.access import AccessService
+from sessionhub.service.parking import MAX_LIST, ParkingService
+
+JSON = "application/json"
+MAX_BODY = 64 * 1024
+"""Coord bodies are a few fields; anything bigger is refused with 413."""
+
+_ID = re.compile(r"[1-9][0-9]{0,18}")
+_encode = msgspec.json.Encoder().encode
+
+
+def json(body: Any, status: int = 200) -> Response:
+    return Response(_encode(body), status, media_type=JSON)
+
+
+def render_error(error: SessionhubError | None) -> Response:
+    error = error or SessionhubError("internal error")
+    return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
+
+
+def path_id(request: Request, name: str) -> int:
+    """A positive integer id from the path (location and session ids are integers)."""
+    raw = request.path_params[name]
+    if not _ID.fullmatch(raw) or int(raw) > 2**63 - 1:
+        raise InvalidInput(f"{name} must be a positive integer", name)
+    return int(raw)
+
+
+def bearer(request: Request) -> str | None:
+    """The JWT of an ``Authorization: Bearer`` header; None without the header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <JWT from POST /v1/users/create_jwt>'")
+    return token.strip()
+
+
+async def body(request: Request) -> bytes:
+    """The request body; an empty one reads as ``{}`` (Coord declares no body for most calls)."""
+    return await read_body(request, MAX_BODY) or b"{}"
+
+
+def _session_body(session: ParkingSession) -> bytes:
+    return _encode(wire.session_out(session))
+
+
+def _sessions(found: list[ParkingSession]) -> Response:
+    return json([wire.session_out(s) for s in found])
+
+
+class ParkingApi:
+    def __init__(self, access: AccessService, parking: ParkingService) -> None:
+        self.access, self.parking = access, parking
+
+    async def key(self, request: Request) -> Key | None:
+        return await self.access.authenticate(request.query_params.get("access_key"))
+
+    async def location_sessions(self, request: Request) -> Response:
+        found = await self.parking.sessions_of_location(
+            await self.key(request), path_id(request, "location_id"), query_int(request, "after_id"),
+            query_int(request, "limit", 1, MAX_LIST),
+        )
+        return _sessions(found)
+
+    async def create_session(self, request: Request) -> Response:
+        got = decode(await body(request), wire.CreateSession)
+        session = await self.parking.create_session(
+            await self.key(request), path_id(request, "location_id"), bearer=bearer(request),
+            user_id=None if got.user_id is None else str(got.user_id), barcode=got.redemption == "barcode",
+        )
+        return json(wire.session_out(session))
+
+    async def session(self, request: Request) -> Response:
+        location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
+        payload = await self.parking.session_body(await self.key(request), location_id, session_id, _session_body)
+        return Response(payload, media_type=JSON)
+
+    async def end_session(self, request: Request) -> Response:
+        location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
+        session = await self.parking.end_session(await self.key(request), location_id, session_id)
+        return json(wire.session_out(session))
+
+    async def create_barcode(self, request: Request) -> Response:
+        got = decode(await body(request), wire.CreateBarcode)
+        barcode = await self.parking.create_barcode(
+            await self.key(request), bearer=bearer(request),
+            user_id=None if got.user_id is None else str(got.user_id), location_id=got.location_id,
+        )
+        return json(wire.barcode_out(barcode))
+
+    async def user_sessions(self, request: Request) -> Response:
+        found = await self.parking.sessions_of_user(
+            await self.key(request), bearer=bearer(request), user_id=request.query_params.get("user_id") or None,
+            after_id=query_int(request, "after_id"), limit=query_int(request, "limit", 1, MAX_LIST),
+        )
+        return _sessions(found)
+
+    async def simulate_redemption(self, request: Request) -> Response:
+        got = decode(await body(request), wire.SimulateRedemption)
+        session = await self.parking.simulate_redemption(
+            await self.key(request), path_id(request, "location_id"), path_id(request, "session_id"), got.duration_m
+        )
+        return json(wire.session_out(session))
+
+    async def scan(self, request: Request) -> Response:
+        got = decode(await body(request), wire.Scan)
+        session = await self.parking.scan(
+            await self.key(request), path_id(request, "location_id"), got.barcode, Event(got.direction)
+        )
+        return json(wire.session_out(session))
+
+    async def create_jwt(self, request: Request) -> Response:
+        got = decode(await body(request), wire.CreateJwt)
+        uid = got.external_uid if got.external_uid is not None else got.email
+        if uid is None:
+            raise InvalidInput("external_uid is required", "external_uid")
+        return json({"jwt_token": await self.parking.create_jwt(await self.key(request), uid)})
+
+    def app(self) -> ErrorBoundary:
+        """The dialect's ASGI app, to mount at ``/v1/access/parking``."""
+        routes = [
+            Route("/session", self.user_sessions, methods=["GET"]),
+            Route("/barcode", self.create_barcode, methods=["POST"]),
+            Route("/testing/{location_id}/{session_id}/simulate_redemption", self.simulate_redemption,
+                  methods=["POST"]),
+            Route("/{location_id}/session", self.location_sessions, methods=["GET"]),
+            Route("/{location_id}/session", self.create_session, methods=["POST"]),
+            Route("/{location_id}/session/{session_id}", self.session, methods=["GET"]),
+            Route("/{location_id}/session/{session_id}/end", self.end_session, methods=["PUT"]),
+            Route("/{location_id}/gate/scan", self.scan, methods=["POST"]),
+        ]
+        return ErrorBoundary(Router(routes), render_error)
+
+    def users_app(self) -> ErrorBoundary:
+        """Coord's Users API subset, to mount at ``/v1/users``."""
+        return ErrorBoundary(Router([Route("/create_jwt", self.create_jwt, methods=["POST"])]), render_error)

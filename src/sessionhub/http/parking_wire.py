@@ -1,0 +1,101 @@
+"""The Coord Parking Access wire format: request structs, the session body, and the error table.
+
+A session renders exactly as Coord's examples: ``id``, ``start_time``, ``end_time``, ``user_id``,
+``location_id``, ``billing_info {cost {amount, currency}}`` (amount in minor units) and
+``redemption_info {barcode}``, times in UTC with milliseconds and ``Z``; a field without a value
+is left out, never sent as null. Errors are Coord's ``Error {code, message}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from sessionhub.core import errors as E
+from sessionhub.core.clock import iso_ms
+from sessionhub.core.parking import MAX_SIMULATED_MINUTES, Barcode, ParkingSession
+
+Id = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+
+
+class CreateSession(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: uuid.UUID | None = None
+    redemption: Literal["barcode"] | None = None
+
+
+class CreateBarcode(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: uuid.UUID | None = None
+    location_id: Id | None = None
+
+
+class Scan(msgspec.Struct, forbid_unknown_fields=True):
+    barcode: Annotated[str, Meta(min_length=1, max_length=64)]
+    direction: Literal["entry", "exit"]
+
+
+class SimulateRedemption(msgspec.Struct, forbid_unknown_fields=True):
+    duration_m: Annotated[int, Meta(ge=0, le=MAX_SIMULATED_MINUTES)]
+
+
+class CreateJwt(msgspec.Struct, forbid_unknown_fields=True):
+    """Coord's Users API body: ``external_uid`` names the user; ``email`` stands in when it is absent."""
+
+    external_uid: Annotated[str, Meta(max_length=256)] | None = None
+    email: Annotated[str, Meta(max_length=256)] | None = None
+
+
+def session_out(s: ParkingSession) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": s.id}
+    if s.start_ms is not None:
+        out["start_time"] = iso_ms(s.start_ms)
+    if s.end_ms is not None:
+        out["end_time"] = iso_ms(s.end_ms)
+    out["user_id"] = s.user_id
+    out["location_id"] = s.location_id
+    if s.cost is not None:
+        out["billing_info"] = {"cost": {"amount": s.cost, "currency": s.currency}}
+    if s.barcode is not None:
+        out["redemption_info"] = {"barcode": s.barcode}
+    return out
+
+
+def barcode_out(b: Barcode) -> dict[str, Any]:
+    out: dict[str, Any] = {"barcode": b.code, "user_id": b.user_id}
+    if b.location_id is not None:
+        out["location_id"] = b.location_id
+    return out
+
+
+def _coord(e: E.SessionhubError) -> dict[str, Any]:
+    return {"code": e.code, "message": e.message}
+
+
+def _internal(e: E.SessionhubError) -> dict[str, Any]:
+    return {"code": "internal_error", "message": "internal error"}  # never the exception's text
+
+
+BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, Any]]] = {
+    E.SessionhubError: _internal,
+    E.InvalidInput: _coord,
+    E.PayloadTooLarge: _coord,
+    E.Unauthorized: _coord,
+    E.Forbidden: _coord,
+    E.NotFound: _coord,
+    E.DeviceNotFound: _coord,
+    E.SessionNotFound: _coord,
+    E.SessionsNotFound: _coord,
+    E.SessionNotActive: _coord,
+    E.LocationNotFound: _coord,
+    E.BarcodeNotFound: _coord,
+    E.RouteNotFound: _coord,
+    E.Conflict: _coord,
+    E.AlreadyExists: _coord,
+    E.IllegalTransition: _coord,
+    E.MethodNotAllowed: _coord,
+    E.StoreUnavailable: _coord,
+}
+"""The body of every class of the core's error tree, as the Coord dialect answers it (a test walks the tree)."""

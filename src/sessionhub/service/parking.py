@@ -1,0 +1,250 @@
+"""Parking access use cases: one method per Coord Parking Access operation, plus the gate.
+
+Each write is authorize -> load -> ``core.parking`` decides -> write inside one unit of work,
+appending a change for the session and one for its location -> commit -> publish. Objects of
+other accounts are answered exactly as missing ones. The hot read (a session polled by an app)
+is served from an in-memory body cache dropped by ``on_change``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sessionhub.core import parking
+from sessionhub.core.access import Key, Operation, authorize
+from sessionhub.core.changes import Change, parking_location_topic, parking_session_topic
+from sessionhub.core.errors import BarcodeNotFound, Forbidden, InvalidInput, LocationNotFound, SessionNotFound
+from sessionhub.core.parking import Barcode, Event, Location, ParkingSession
+from sessionhub.service.parking_users import UserTokens
+from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
+
+MAX_LIST = 10_000
+"""Sessions in one list response; ``after_id`` pages on."""
+
+_SESSION_TOPIC = parking_session_topic(0).removesuffix("0")
+_MAX_CACHED = 100_000
+
+Render = Callable[[ParkingSession], bytes]
+
+
+class ParkingService:
+    def __init__(self, store: Store, live: Publisher, clock: Clock, ids: Ids, jwt_secret: str | None = None) -> None:
+        self._store, self._live, self._clock, self._ids = store, live, clock, ids
+        self.users = UserTokens(store, clock, ids, jwt_secret)
+        self._bodies: dict[int, tuple[int, int, bytes]] = {}
+
+    def on_change(self, change: Change) -> None:
+        """Change-feed hook: drop the cached body of a session that changed."""
+        if change.topic.startswith(_SESSION_TOPIC):
+            self._bodies.pop(int(change.topic[len(_SESSION_TOPIC):]), None)
+
+    # helpers ----------------------------------------------------------------------------------
+
+    async def _location(self, repos: Repos, key: Key, location_id: int) -> Location:
+        location = await repos.parking.location(key.account_id, location_id)
+        if location is None:
+            raise LocationNotFound(f"location {location_id} not found", str(location_id))
+        return location
+
+    async def _session(self, repos: Repos, key: Key, location_id: int, session_id: int) -> ParkingSession:
+        session = await repos.parking.session(key.account_id, session_id)
+        if session is None or session.location_id != location_id:
+            raise SessionNotFound(f"session {session_id} not found at location {location_id}", str(session_id))
+        return session
+
+    async def _user(self, key: Key, bearer: str | None, user_id: str | None) -> str:
+        user = await self.users.user(key, bearer, user_id)
+        if user is None:
+            raise InvalidInput("name the user: user_id, or an Authorization: Bearer <JWT> header", "user_id")
+        return user
+
+    async def _save(self, repos: Repos, session: ParkingSession, insert: bool = False) -> ParkingSession:
+        """Append the session's and its location's changes, then write the session stamped with its seq."""
+        now = self._clock.now_ms()
+        account = session.account_id
+        if insert:
+            session = await repos.parking.insert_session(session)
+        seq = await repos.accounts.append_change(account, parking_session_topic(session.id), now)
+        session = parking.replace_seq(session, seq)
+        await repos.parking.update_session(session)
+        loc_seq = await repos.accounts.append_change(account, parking_location_topic(session.location_id), now)
+        await repos.parking.set_location_seq(session.location_id, loc_seq)
+        return session
+
+    async def _new_barcode(self, repos: Repos) -> str:
+        while True:  # 20 random digits: a collision is astronomically rare, but never a 500
+            code = parking.barcode_from(self._ids.hex_token(10))
+            if not await repos.parking.barcode_exists(code):
+                return code
+
+    # locations --------------------------------------------------------------------------------
+
+    async def create_location(
+        self, account: str, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
+        daily_max: int | None = None,
+    ) -> int:
+        """Create a location for ``account`` (created if new); return its id. An operator's call (CLI)."""
+        if not account.strip():
+            raise InvalidInput("account name must not be empty", "account")
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            account_id = await uow.accounts.ensure_account(account, False, now)
+            location = parking.new_location(account_id, name, rate_per_hour, currency, increment_minutes,
+                                            daily_max, now)
+            location = await uow.parking.insert_location(location)
+            seq = await uow.accounts.append_change(account_id, parking_location_topic(location.id), now)
+            await uow.parking.set_location_seq(location.id, seq)
+        await self._live.catch_up()
+        return location.id
+
+    async def locations(self, account: str) -> list[Location]:
+        account_id = await self._store.reads.accounts.account_id(account)
+        return [] if account_id is None else await self._store.reads.parking.locations(account_id)
+
+    async def location_by_name(self, key: Key | None, name: str) -> Location | None:
+        key = authorize(key, Operation.READ)
+        return await self._store.reads.parking.location_by_name(key.account_id, name)
+
+    # sessions ---------------------------------------------------------------------------------
+
+    async def create_session(
+        self, key: Key | None, location_id: int, *, bearer: str | None, user_id: str | None, barcode: bool
+    ) -> ParkingSession:
+        """A session for the named user: started now, or (``barcode``) pending with a barcode to scan.
+
+        Raises:
+            IllegalTransition: the user already has an active session.
+        """
+        key = authorize(key, Operation.WRITE)
+        user = await self._user(key, bearer, user_id)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            location = await self._location(uow, key, location_id)
+            parking.check_no_active(user, await uow.parking.active_of_user(key.account_id, user))
+            code = await self._new_barcode(uow) if barcode else None
+            session = await self._save(uow, parking.new_session(location, user, now, code, started=False), True)
+            if code is not None:
+                await uow.parking.insert_barcode(Barcode(code, key.account_id, user, location_id, session.id, now))
+        await self._live.catch_up()
+        return session
+
+    async def session(self, key: Key | None, location_id: int, session_id: int) -> ParkingSession:
+        key = authorize(key, Operation.READ)
+        return await self._session(self._store.reads, key, location_id, session_id)
+
+    async def session_body(self, key: Key | None, location_id: int, session_id: int, render: Render) -> bytes:
+        """``render(session)``, served from memory until the session changes (the polled path).
+
+        ``render`` must be the same function on every call: the cache holds its output.
+        """
+        key = authorize(key, Operation.READ)
+        hit = self._bodies.get(session_id)
+        if hit is not None and hit[0] == key.account_id and hit[1] == location_id:
+            return hit[2]
+        published = self._live.last_seq
+        body = render(await self._session(self._store.reads, key, location_id, session_id))
+        if self._live.last_seq == published:  # no change slipped in while we read: safe to keep
+            if len(self._bodies) >= _MAX_CACHED:
+                self._bodies.clear()
+            self._bodies[session_id] = (key.account_id, location_id, body)
+        return body
+
+    async def sessions_of_location(
+        self, key: Key | None, location_id: int, after_id: int | None, limit: int | None
+    ) -> list[ParkingSession]:
+        """The location's sessions by id, after ``after_id``, at most ``limit`` (default MAX_LIST)."""
+        key = authorize(key, Operation.READ)
+        reads = self._store.reads
+        await self._location(reads, key, location_id)
+        return await reads.parking.sessions_of_location(location_id, after_id or 0, limit or MAX_LIST)
+
+    async def sessions_of_user(
+        self, key: Key | None, *, bearer: str | None, user_id: str | None, after_id: int | None, limit: int | None
+    ) -> list[ParkingSession]:
+        """The named user's sessions by id (at most one active)."""
+        key = authorize(key, Operation.READ)
+        user = await self._user(key, bearer, user_id)
+        return await self._store.reads.parking.sessions_of_user(key.account_id, user, after_id or 0, limit or MAX_LIST)
+
+    async def end_session(self, key: Key | None, location_id: int, session_id: int) -> ParkingSession:
+        """End and bill a started session without a barcode (IllegalTransition otherwise)."""
+        return await self._fire(key, location_id, session_id, Event.END)
+
+    async def simulate_redemption(
+        self, key: Key | None, location_id: int, session_id: int, duration_m: int
+    ) -> ParkingSession:
+        """Test accounts only: a pending barcode session enters now and leaves ``duration_m`` later, billed."""
+        key = authorize(key, Operation.WRITE)
+        if not key.is_test_account:
+            raise Forbidden("simulate_redemption is only for test accounts")
+        return await self._fire(key, location_id, session_id, Event.REDEEM, parking.check_simulated_minutes(duration_m))
+
+    async def _fire(
+        self, key: Key | None, location_id: int, session_id: int, event: Event, duration_ms: int = 0
+    ) -> ParkingSession:
+        key = authorize(key, Operation.WRITE)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            location = await self._location(uow, key, location_id)
+            session = await self._session(uow, key, location_id, session_id)
+            session = await self._save(uow, parking.fire(session, event, location, now, duration_ms))
+        await self._live.catch_up()
+        return session
+
+    # barcodes and the gate --------------------------------------------------------------------
+
+    async def create_barcode(
+        self, key: Key | None, *, bearer: str | None, user_id: str | None, location_id: int | None
+    ) -> Barcode:
+        """A pass for the named user, valid at every location of the account or only ``location_id``."""
+        key = authorize(key, Operation.WRITE)
+        user = await self._user(key, bearer, user_id)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            if location_id is not None:
+                await self._location(uow, key, location_id)
+            barcode = Barcode(await self._new_barcode(uow), key.account_id, user, location_id, None, now)
+            await uow.parking.insert_barcode(barcode)
+        return barcode
+
+    async def scan(self, key: Key | None, location_id: int, code: str, direction: Event) -> ParkingSession:
+        """The gate of ``location_id`` scanned ``code``: ENTRY starts a session, EXIT ends and bills it.
+
+        Raises:
+            BarcodeNotFound: no such barcode for this account, or not valid at this location.
+            IllegalTransition: a second entry, or an exit before entry.
+        """
+        key = authorize(key, Operation.WRITE)
+        if direction not in (Event.ENTRY, Event.EXIT):
+            raise InvalidInput("direction must be entry or exit", "direction")
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            location = await self._location(uow, key, location_id)
+            barcode = await uow.parking.barcode(key.account_id, code)
+            if barcode is None or not parking.valid_at(barcode, location_id):
+                raise BarcodeNotFound(f"barcode {code} is not known at location {location_id}", code)
+            if barcode.session_id is not None:  # a session's own barcode
+                session = await self._session(uow, key, location_id, barcode.session_id)
+                session = await self._save(uow, parking.fire(session, direction, location, now))
+            elif direction is Event.ENTRY:  # a user's pass opens a new session
+                parking.pass_entry(barcode, await uow.parking.open_of_barcode(key.account_id, code))
+                parking.check_no_active(barcode.user_id, await uow.parking.active_of_user(key.account_id,
+                                                                                          barcode.user_id))
+                fresh = parking.new_session(location, barcode.user_id, now, code, started=True)
+                session = await self._save(uow, fresh, True)
+            else:
+                inside = parking.pass_exit(barcode, await uow.parking.open_of_barcode(key.account_id, code),
+                                           location_id)
+                session = await self._save(uow, parking.fire(inside, Event.EXIT, location, now))
+        await self._live.catch_up()
+        return session
+
+    # users ------------------------------------------------------------------------------------
+
+    async def create_jwt(self, key: Key | None, external_uid: str) -> str:
+        """A bearer JWT (one hour) for the account's user ``external_uid``."""
+        key = authorize(key, Operation.WRITE)
+        external_uid = external_uid.strip()
+        if not external_uid:
+            raise InvalidInput("external_uid must not be empty", "external_uid")
+        return await self.users.issue(key, external_uid)
