@@ -285,3 +285,15 @@ async def test_create_jwt_bad_input(client: httpx.AsyncClient, keys: Keys) -> No
 def test_every_error_class_has_a_coord_body() -> None:
     for cls in error_classes():
         assert cls in parking_wire.BODIES, cls.__name__
+
+
+async def test_fast_lane_and_full_stack_agree(client: httpx.AsyncClient, keys: Keys, loc: int) -> None:
+    s = await start(client, keys.rw, loc, redemption="barcode")
+    one = f"{BASE}/{loc}/session/{s['id']}"
+    fast = await client.get(f"{one}?access_key={keys.read}")
+    full = await client.get(f"{one}?access_key=%{ord(keys.read[0]):02X}{keys.read[1:]}")  # encoded: not the lane
+    assert fast.status_code == full.status_code == 200 and fast.content == full.content
+    assert fast.headers["content-type"] == "application/json"
+    assert (await client.get(f"{one}?access_key=x&access_key={keys.read}")).json() == s  # the last one counts
+    coord_error(await client.get(f"{one}?access_key={keys.read}&access_key=x"), 401)
+    coord_error(await client.get(f"{BASE}/{loc}/session/{s['id'] + 1}?access_key={keys.read}"), 404)
