@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     host, port = host_port(settings.http, "http")
     runtime = build(settings)
+    asyncio.run(runtime.store.preflight())  # refuse an unmigrated shared database before binding
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = _Server(uvicorn.Config(
         create_app(runtime), host=host, port=port, lifespan="on", access_log=False, log_level="info",
@@ -78,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = build(settings).store
-    applied = store.migrate()
+    applied = asyncio.run(store.apply_migrations())
     print(f"applied migrations {applied}" if applied else "schema is up to date")
     return 0
 

@@ -19,8 +19,9 @@ from sessionhub.config import Settings
 from sessionhub.live import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.parking import ParkingService
+from sessionhub.service.ports import ManagedStore
 from sessionhub.service.timing import TimingService
-from sessionhub.store import SqliteStore, open_store
+from sessionhub.store import open_store
 
 log = logging.getLogger("sessionhub")
 
@@ -38,7 +39,7 @@ class SecretIds:
 @dataclass
 class Runtime:
     settings: Settings
-    store: SqliteStore
+    store: ManagedStore
     hub: ChangeHub
     access: AccessService
     timing: TimingService
@@ -46,13 +47,14 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, *, migrate: bool = True) -> None:
-        """Open the store (bringing an embedded SQLite schema up to date) and follow the change feed."""
-        self.store.open(migrate=migrate)
+        """Open the store (bringing an embedded SQLite schema up to date; a PostgreSQL schema is only
+        checked) and follow the change feed."""
+        await self.store.start(migrate=migrate)
         await self.hub.start()
         self.hub.watch(self.access.on_change)
         self.hub.watch(self.timing.on_change)
         self.hub.watch(self.parking.on_change)
-        self._tasks.append(asyncio.create_task(self.hub.run(self.store.external_commits), name="change-feed"))
+        self._tasks.append(asyncio.create_task(self.store.follow(self.hub.catch_up), name="change-feed"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -60,7 +62,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        self.store.close()
+        await self.store.stop()
 
 
 def build(settings: Settings) -> Runtime:

@@ -6,7 +6,6 @@ is reachable (see tests/pg.py), each test in a fresh schema dropped afterwards.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,13 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         finally:
             lite.close()
         return
-    if importlib.util.find_spec("sessionhub.store.postgres") is None:
-        pytest.skip("no PostgreSQL store in this build yet")
-    async with pg.fresh_schema("contract"):
-        pytest.skip("PostgreSQL store not wired into the contract suite yet")
-        yield None
+    async with pg.fresh_schema("contract") as url:
+        from sessionhub.store.postgres import PostgresStore
+
+        store = PostgresStore(url)
+        assert await store.apply_migrations()
+        await store.start()
+        try:
+            yield store
+        finally:
+            await store.stop()

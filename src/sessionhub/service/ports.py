@@ -7,15 +7,15 @@ contract suite (tests/store) pins the behaviour every implementation must share.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from sessionhub.core.access import Access, Key
 from sessionhub.core.changes import Change
+from sessionhub.core.paging import GuestSession, Page, Station, StationEvent
+from sessionhub.core.parking import Barcode, Location, ParkingSession
 from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, TimingSession
-from sessionhub.store.sqlite_paging import SqlitePaging
-from sessionhub.store.sqlite_parking import SqliteParking
 
 
 class Clock(Protocol):
@@ -126,6 +126,79 @@ class TimingRepo(Protocol):
         """Numbered above ``after`` within an optional time window, by number."""
 
 
+class ParkingRepo(Protocol):
+    """Parking locations, sessions, barcodes, and server secrets."""
+
+    async def location(self, account_id: int, location_id: int) -> Location | None: ...
+
+    async def location_by_name(self, account_id: int, name: str) -> Location | None:
+        """The account's first location of this name (the demo reuses its location by name)."""
+
+    async def locations(self, account_id: int) -> list[Location]: ...
+
+    async def insert_location(self, loc: Location) -> Location: ...
+
+    async def set_location_seq(self, location_id: int, seq: int) -> None: ...
+
+    async def session(self, account_id: int, session_id: int) -> ParkingSession | None: ...
+
+    async def sessions_of_location(self, location_id: int, after_id: int, limit: int) -> list[ParkingSession]: ...
+
+    async def sessions_of_user(
+        self, account_id: int, user_id: str, after_id: int, limit: int
+    ) -> list[ParkingSession]: ...
+
+    async def active_of_user(self, account_id: int, user_id: str) -> ParkingSession | None: ...
+
+    async def open_of_barcode(self, account_id: int, code: str) -> ParkingSession | None:
+        """The session carrying ``code`` that has not ended (a user pass has at most one)."""
+
+    async def insert_session(self, s: ParkingSession) -> ParkingSession: ...
+
+    async def update_session(self, s: ParkingSession) -> None:
+        """Write a session's times, bill and seq (what ``core.parking.fire`` changes)."""
+
+    async def barcode(self, account_id: int, code: str) -> Barcode | None: ...
+
+    async def barcode_exists(self, code: str) -> bool:
+        """Whether any account holds ``code`` (codes are unique across accounts)."""
+
+    async def insert_barcode(self, b: Barcode) -> None: ...
+
+    async def secret(self, name: str) -> str | None: ...
+
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        """The stored secret ``name``; ``candidate`` becomes it when none is stored yet (first writer wins)."""
+
+
+class PagingRepo(Protocol):
+    """Paging stations, their guest sessions (active and history), pages, and event snapshots."""
+
+    async def station(self, account_id: int) -> Station | None: ...
+
+    async def save_station(self, s: Station, seq: int) -> None: ...
+
+    async def active(self, account_id: int, number: int) -> GuestSession | None: ...
+
+    async def active_all(self, account_id: int) -> list[GuestSession]: ...
+
+    async def history(self, account_id: int) -> list[GuestSession]: ...
+
+    async def save_session(self, account_id: int, s: GuestSession) -> None:
+        """Insert or overwrite the session ``(account_id, s.id)``; finishing one trims the history."""
+
+    async def delete_history(self, account_id: int) -> int: ...
+
+    async def add_page(self, account_id: int, p: Page) -> None: ...
+
+    async def pages(self, account_id: int, limit: int = 100) -> list[Page]:
+        """The latest pages, newest first."""
+
+    async def add_event(self, seq: int, event: StationEvent) -> None: ...
+
+    async def event(self, seq: int) -> StationEvent | None: ...
+
+
 class Repos(Protocol):
     """The repositories of a connection: the read side, or one unit of work."""
 
@@ -136,10 +209,10 @@ class Repos(Protocol):
     def timing(self) -> TimingRepo: ...
 
     @property
-    def parking(self) -> SqliteParking: ...
+    def parking(self) -> ParkingRepo: ...
 
     @property
-    def paging(self) -> SqlitePaging: ...
+    def paging(self) -> PagingRepo: ...
 
 
 class Store(Protocol):
@@ -149,6 +222,37 @@ class Store(Protocol):
 
     def unit_of_work(self) -> AbstractAsyncContextManager[Repos]:
         """A write transaction: committed durably when the block exits normally, else rolled back."""
+
+
+class ManagedStore(Store, Protocol):
+    """What the runtime and the CLI do with a store, besides handing it to the services."""
+
+    engine: str
+    embedded: bool
+    """True for a store this process owns (SQLite: ``serve`` migrates it in place); False for a
+    shared server (PostgreSQL: only ``sessionhub migrate`` migrates it)."""
+
+    async def start(self, *, migrate: bool = False) -> None:
+        """Open. ``migrate`` brings an embedded store's schema up to date first.
+
+        Raises:
+            SchemaError: the schema is not this build's (the message says which command to run).
+        """
+
+    async def stop(self) -> None: ...
+
+    async def apply_migrations(self) -> list[int]:
+        """Apply pending migrations (the store need not be started); return the versions applied."""
+
+    async def preflight(self) -> None:
+        """Raise SchemaError now if ``start`` would refuse to serve (called before binding sockets)."""
+
+    async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]: ...
+
+    async def last_seq(self) -> int: ...
+
+    async def follow(self, catch_up: Callable[[], Awaitable[None]]) -> None:
+        """Call ``catch_up`` whenever another process may have committed, until cancelled."""
 
 
 class Publisher(Protocol):

@@ -14,8 +14,9 @@ tells the change feed when to look for their changes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from sessionhub.store import migrations
 from sessionhub.store.sqlite_paging import SqlitePaging
 from sessionhub.store.sqlite_parking import SqliteParking
 from sessionhub.store.sqlite_timing import SqliteTiming
+
+log = logging.getLogger("sessionhub.store")
 
 
 class SchemaError(RuntimeError):
@@ -126,6 +129,7 @@ class SqliteStore:
     """See the module docstring. ``open()`` before use, ``close()`` after."""
 
     engine = "sqlite"
+    embedded = True
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -240,6 +244,30 @@ class SqliteStore:
 
     async def last_seq(self) -> int:
         return await self.reads.accounts.last_seq()
+
+    # the lifecycle every store shares (service.ports.ManagedStore) --------------------------------------
+
+    async def start(self, *, migrate: bool = False) -> None:
+        self.open(migrate=migrate)
+
+    async def stop(self) -> None:
+        self.close()
+
+    async def apply_migrations(self) -> list[int]:
+        return self.migrate()
+
+    async def preflight(self) -> None:
+        """Nothing to check before serving: ``start(migrate=True)`` brings the embedded file up to date."""
+
+    async def follow(self, catch_up: Callable[[], Awaitable[None]], interval: float = 0.05) -> None:
+        """Call ``catch_up`` after other processes (the CLI) commit, until cancelled (polls ``data_version``)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if self.external_commits():
+                    await catch_up()
+            except Exception:
+                log.exception("change feed poll failed; retrying")
 
     def external_commits(self) -> bool:
         """True when another connection committed since the last call (cheap: no I/O)."""
