@@ -200,3 +200,11 @@ def test_simulated_minutes_range() -> None:
     for bad in (-1, parking.MAX_SIMULATED_MINUTES + 1):
         with pytest.raises(InvalidInput):
             parking.check_simulated_minutes(bad)
+
+
+def test_the_examples_of_docs_parking_md() -> None:
+    lot = Location(1, 1, "Demo", rate_per_hour=350, currency="USD", increment_minutes=15, daily_max=2400)
+    examples = {0: 0, 15: 88, 15 + 1 / 60: 175, 60: 350, 8 * 60: 2400, 24 * 60: 2400, 24 * 60 + 1: 2488,
+                2 * 24 * 60 + 3 * 60: 5850}
+    for minutes, amount in examples.items():
+        assert stay(minutes, lot) == amount, minutes
