@@ -297,3 +297,16 @@ async def test_fast_lane_and_full_stack_agree(client: httpx.AsyncClient, keys: K
     assert (await client.get(f"{one}?access_key=x&access_key={keys.read}")).json() == s  # the last one counts
     coord_error(await client.get(f"{one}?access_key={keys.read}&access_key=x"), 401)
     coord_error(await client.get(f"{BASE}/{loc}/session/{s['id'] + 1}?access_key={keys.read}"), 404)
+
+
+async def test_an_unexpected_failure_is_a_coord_500_without_a_traceback(
+    client: httpx.AsyncClient, keys: Keys, loc: int, runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(runtime.parking, "session_body", broken)
+    r = await client.get(f"{BASE}/{loc}/session/1", params=q(keys.read))
+    assert r.status_code == 500 and r.json() == {"code": "internal_error", "message": "internal error"}
+    assert "secret" not in r.text and "secret internals" in caplog.text

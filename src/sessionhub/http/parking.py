@@ -145,7 +145,7 @@ class ParkingApi:
         key = await self.access.authenticate(query_key(scope["query_string"]))
         try:
             return await self.parking.session_body(key, location_id, session_id, _session_body)
-        except SessionhubError:
+        except Exception:  # the full stack meets it again, renders it in Coord's form and logs it
             return None
 
     async def end_session(self, request: Request) -> Response:
