@@ -35,7 +35,7 @@ from sessionhub.core.changes import Change
 from sessionhub.core.errors import StoreUnavailable
 from sessionhub.store import migrations
 from sessionhub.store.postgres_accounts import PgAccounts
-from sessionhub.store.postgres_db import LOST, Db, guard
+from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, Db, PoolDb, guard, unavailable
 from sessionhub.store.postgres_paging import PgPaging
 from sessionhub.store.postgres_parking import PgParking
 from sessionhub.store.postgres_timing import PgTiming
@@ -104,7 +104,7 @@ class PostgresStore:
             await pool.close()
             raise
         self._pool = pool
-        self._reads = PgUnitOfWork(Db(pool), locking=False)
+        self._reads = PgUnitOfWork(PoolDb(pool), locking=False)
 
     async def stop(self) -> None:
         pool, self._pool, self._reads = self._pool, None, None
@@ -165,24 +165,42 @@ class PostgresStore:
         rolls back on an exception. A lost connection raises StoreUnavailable."""
         pool = self._pool
         assert pool is not None, "store not open"
-        conn = await guard(pool.acquire())
+        conn, tx = await self._begin(pool)
         try:
-            tx = conn.transaction()
-            await guard(tx.start())
-            uow = PgUnitOfWork(Db(conn), locking=True)
+            db = Db(conn)
+            uow = PgUnitOfWork(db, locking=True)
             try:
                 yield uow
                 if uow.accounts.max_seq:
-                    await guard(conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(uow.accounts.max_seq)))
-                await guard(tx.commit())
+                    await db.execute("SELECT pg_notify($1, $2)", CHANNEL, str(uow.accounts.max_seq))
+                try:
+                    await tx.commit()
+                except LOST as exc:  # the outcome is unknown to us: the client must check or retry
+                    raise unavailable(exc) from exc
             except BaseException:
-                if not conn.is_closed():
-                    with contextlib.suppress(*LOST):
-                        await tx.rollback()
+                with contextlib.suppress(*LOST):  # a dead connection has rolled back by itself
+                    await tx.rollback()
                 raise
         finally:
             with contextlib.suppress(*LOST):
                 await pool.release(conn)
+
+    async def _begin(self, pool: Any) -> tuple[Any, Any]:
+        """A pooled connection in a new transaction. Nothing is done yet, so a connection the server
+        had just dropped is swapped for a fresh one (see postgres_db.RETRY_PAUSES)."""
+        for pause in (*RETRY_PAUSES, None):
+            conn = await guard(pool.acquire())
+            try:
+                tx = conn.transaction()
+                await tx.start()
+                return conn, tx
+            except LOST as exc:
+                with contextlib.suppress(*LOST):
+                    await pool.release(conn)
+                if pause is None:
+                    raise unavailable(exc) from exc
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     # the change feed ----------------------------------------------------------------------------
 

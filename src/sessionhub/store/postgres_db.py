@@ -8,6 +8,8 @@ caller decides about, and the unit of work rolls back on them like on any except
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -24,10 +26,15 @@ LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization failure: retryable
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.InterfaceError,  # "connection is closed" and friends, on our side of the socket
+    asyncpg.exceptions.InternalClientError,  # a protocol state the server's hang-up left behind
     OSError,
     TimeoutError,
 )
 """What ``StoreUnavailable`` stands for."""
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
 
 
 async def guard(work: Awaitable[T]) -> T:
@@ -35,11 +42,13 @@ async def guard(work: Awaitable[T]) -> T:
     try:
         return await work
     except LOST as exc:
-        raise StoreUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
+        raise unavailable(exc) from exc
 
 
 class Db:
-    """A pool or one connection; every query guarded (see the module docstring)."""
+    """A pool or one connection; every query guarded (see the module docstring). A pooled
+    connection that died is detached from its proxy, which then fails on the call itself, so the
+    call is made inside the ``try`` too."""
 
     __slots__ = ("_x",)
 
@@ -47,16 +56,61 @@ class Db:
         self._x = target
 
     async def fetch(self, query: str, *args: object) -> list[Any]:
-        return await guard(self._x.fetch(query, *args))
+        try:
+            return await self._x.fetch(query, *args)  # type: ignore[no-any-return]
+        except LOST as exc:
+            raise unavailable(exc) from exc
 
     async def fetchrow(self, query: str, *args: object) -> Any:
-        return await guard(self._x.fetchrow(query, *args))
+        try:
+            return await self._x.fetchrow(query, *args)
+        except LOST as exc:
+            raise unavailable(exc) from exc
 
     async def fetchval(self, query: str, *args: object) -> Any:
-        return await guard(self._x.fetchval(query, *args))
+        try:
+            return await self._x.fetchval(query, *args)
+        except LOST as exc:
+            raise unavailable(exc) from exc
 
     async def execute(self, query: str, *args: object) -> str:
-        return await guard(self._x.execute(query, *args))
+        try:
+            return await self._x.execute(query, *args)  # type: ignore[no-any-return]
+        except LOST as exc:
+            raise unavailable(exc) from exc
+
+
+RETRY_PAUSES = (0.02, 0.1)
+"""Pauses before the retries of a read, and of opening a transaction, that hit a dropped connection."""
+
+
+class PoolDb(Db):
+    """The read side: each query on a pooled connection of its own. Reads are idempotent, so a
+    query that hit a connection the server had just dropped (the pool cannot know before it has
+    read the hang-up) is retried on a fresh one; failing every time is the database being down."""
+
+    __slots__ = ()
+
+    async def fetch(self, query: str, *args: object) -> list[Any]:
+        for pause in RETRY_PAUSES:
+            with contextlib.suppress(StoreUnavailable):
+                return await super().fetch(query, *args)
+            await asyncio.sleep(pause)
+        return await super().fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: object) -> Any:
+        for pause in RETRY_PAUSES:
+            with contextlib.suppress(StoreUnavailable):
+                return await super().fetchrow(query, *args)
+            await asyncio.sleep(pause)
+        return await super().fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        for pause in RETRY_PAUSES:
+            with contextlib.suppress(StoreUnavailable):
+                return await super().fetchval(query, *args)
+            await asyncio.sleep(pause)
+        return await super().fetchval(query, *args)
 
 
 def rowcount(status: str) -> int:
