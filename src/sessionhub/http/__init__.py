@@ -43,5 +43,5 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Mount("/v1/access/parking", app=parking.app()),
         Mount("/v1/users", app=parking.users_app()),
     ]
-    app = ErrorBoundary(parking.lane(Router(routes, lifespan=run if lifespan else None)), render_error)
-    return FastLane(app, {"/v0/sessions/": timing.fast_session})
+    app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
+    return FastLane(app, [*timing.fast_routes(), *parking.fast_routes()])

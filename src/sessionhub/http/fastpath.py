@@ -14,14 +14,13 @@ That is safe because these are GETs: running one twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sessionhub.core.errors import SessionhubError
-
-FastHandler = Callable[[Scope, str], Awaitable[bytes | None]]
-"""(scope, the path's last segment) -> the JSON body to send with 200, or None to fall through."""
+FastHandler = Callable[[Scope, "re.Match[str]"], Awaitable[bytes | None]]
+"""(scope, the path's match) -> the JSON body to send with 200, or None to fall through."""
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -32,25 +31,44 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class FastLane:
-    """ASGI middleware: ``GET {prefix}{segment}`` goes to its fast handler first."""
+def query_param(scope: Scope, name: str) -> str | None:
+    """The last ``name=`` of the raw query string when it needs no decoding; else None (the full
+    stack then reads it properly)."""
+    prefix, found = name.encode() + b"=", None
+    for part in scope["query_string"].split(b"&"):
+        if part.startswith(prefix):
+            found = part[len(prefix):]
+    if found is None or b"%" in found or b"+" in found:
+        return None
+    return str(found.decode("latin-1"))
 
-    def __init__(self, app: ASGIApp, handlers: dict[str, FastHandler]) -> None:
+
+class FastLane:
+    """ASGI middleware: a GET whose path fully matches one of ``routes`` tries its fast handler first.
+
+    Any failure of a fast handler (an error of the core's, or anything unexpected) falls through
+    to the full stack, which meets it again, renders it in the dialect's form and logs it.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Sequence[tuple[str, FastHandler]]) -> None:
         self.app = app
-        self.handlers = handlers
+        self.routes = [(re.compile(pattern), handler) for pattern, handler in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            prefix, _, segment = scope["path"].rpartition("/")
-            handler = self.handlers.get(prefix + "/")
-            if handler is not None and segment:
+            path = scope["path"]
+            for pattern, handler in self.routes:
+                match = pattern.fullmatch(path)
+                if match is None:
+                    continue
                 try:
-                    body = await handler(scope, segment)
-                except SessionhubError:
+                    body = await handler(scope, match)
+                except Exception:
                     body = None
                 if body is not None:
                     await send({"type": "http.response.start", "status": 200, "headers": [
                         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
                     await send({"type": "http.response.body", "body": body})
                     return
+                break
         await self.app(scope, receive, send)

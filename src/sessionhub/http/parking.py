@@ -15,7 +15,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.errors import InvalidInput, SessionhubError, Unauthorized, lookup
@@ -23,6 +23,7 @@ from sessionhub.core.parking import Event, ParkingSession
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.fastpath import FastHandler, query_param
 from sessionhub.service.access import AccessService
 from sessionhub.service.parking import MAX_LIST, ParkingService
 
@@ -31,8 +32,6 @@ MAX_BODY = 64 * 1024
 """Coord bodies are a few fields; anything bigger is refused with 413."""
 
 _ID = re.compile(r"[1-9][0-9]{0,18}")
-_FAST = re.compile(r"/v1/access/parking/([1-9][0-9]{0,17})/session/([1-9][0-9]{0,17})")
-_JSON_HEADERS = [(b"content-type", b"application/json")]
 _encode = msgspec.json.Encoder().encode
 
 
@@ -77,42 +76,6 @@ def _sessions(found: list[ParkingSession]) -> Response:
     return json([wire.session_out(s) for s in found])
 
 
-def query_key(query: bytes) -> str | None:
-    """``access_key`` from a raw query string when it needs no decoding (else None: the full stack reads it)."""
-    found = None
-    for part in query.split(b"&"):
-        if part.startswith(b"access_key="):
-            found = part[11:]
-    if found is None or b"%" in found or b"+" in found:
-        return None
-    return found.decode("latin-1")
-
-
-class SessionLane:
-    """ASGI middleware: the polled ``GET /v1/access/parking/{location_id}/session/{session_id}``
-    answered straight from the scope and the service's body cache, as http/fastpath.py does for
-    timing (its lanes key on a fixed prefix; this path has the location id in the middle).
-
-    Only plain successes are served here; anything else (no key, a bad id, a missing session)
-    falls through to the full stack, which decides and renders the error. Safe: it is a GET.
-    """
-
-    def __init__(self, app: ASGIApp, api: ParkingApi) -> None:
-        self.app, self.api = app, api
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            match = _FAST.fullmatch(scope["path"])
-            if match is not None:
-                body = await self.api.fast_session(scope, int(match[1]), int(match[2]))
-                if body is not None:
-                    await send({"type": "http.response.start", "status": 200, "headers": [
-                        *_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
-                    await send({"type": "http.response.body", "body": body})
-                    return
-        await self.app(scope, receive, send)
-
-
 class ParkingApi:
     def __init__(self, access: AccessService, parking: ParkingService) -> None:
         self.access, self.parking = access, parking
@@ -140,13 +103,14 @@ class ParkingApi:
         payload = await self.parking.session_body(await self.key(request), location_id, session_id, _session_body)
         return Response(payload, media_type=JSON)
 
-    async def fast_session(self, scope: Scope, location_id: int, session_id: int) -> bytes | None:
-        """The lane's GET of one session: its body, or None to let the full stack answer."""
-        key = await self.access.authenticate(query_key(scope["query_string"]))
-        try:
-            return await self.parking.session_body(key, location_id, session_id, _session_body)
-        except Exception:  # the full stack meets it again, renders it in Coord's form and logs it
-            return None
+    async def fast_session(self, scope: Scope, match: re.Match[str]) -> bytes | None:
+        """The fast lane's GET of one session (see http/fastpath.py)."""
+        key = await self.access.authenticate(query_param(scope, "access_key"))
+        return await self.parking.session_body(key, int(match[1]), int(match[2]), _session_body)
+
+    def fast_routes(self) -> list[tuple[str, FastHandler]]:
+        """The polled GETs the fast lane answers."""
+        return [(r"/v1/access/parking/([1-9][0-9]{0,17})/session/([1-9][0-9]{0,17})", self.fast_session)]
 
     async def end_session(self, request: Request) -> Response:
         location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
@@ -203,10 +167,6 @@ class ParkingApi:
             Route("/{location_id}/gate/scan", self.scan, methods=["POST"]),
         ]
         return ErrorBoundary(Router(routes), render_error)
-
-    def lane(self, app: ASGIApp) -> SessionLane:
-        """``app`` behind the fast lane of the polled session GET."""
-        return SessionLane(app, self)
 
     def users_app(self) -> ErrorBoundary:
         """Coord's Users API subset, to mount at ``/v1/users``."""

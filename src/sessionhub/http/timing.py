@@ -21,7 +21,7 @@ from sessionhub.core.timing import TimingSession
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
-from sessionhub.http.fastpath import header
+from sessionhub.http.fastpath import FastHandler, header
 from sessionhub.service.access import AccessService
 from sessionhub.service.timing import TimingService
 
@@ -149,12 +149,15 @@ class TimingApi:
             "passings": [wire.passing_out(p) for p in got.passings],
         })
 
-    async def fast_session(self, scope: Scope, token: str) -> bytes | None:
+    async def fast_session(self, scope: Scope, match: re.Match[str]) -> bytes | None:
         """The fast lane's ``GET /v0/sessions/{token}`` (see http/fastpath.py)."""
-        if not _HEX64.fullmatch(token):
-            return None
+        token = match[1]
         key = await self.access.authenticate(header(scope, b"api_key") or header(scope, b"x-api-key"))
         return await self.timing.session_body(key, token.upper(), _session_body)
+
+    def fast_routes(self) -> list[tuple[str, FastHandler]]:
+        """The polled GETs the fast lane answers."""
+        return [(r"/v0/sessions/([0-9A-Fa-f]{64})", self.fast_session)]
 
     def app(self) -> ErrorBoundary:
         """The dialect's ASGI app, to mount at ``/v0``."""
