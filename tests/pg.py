@@ -60,9 +60,8 @@ async def require_pg() -> str:
     return url
 
 
-@asynccontextmanager
-async def fresh_schema(prefix: str = "t") -> AsyncIterator[str]:
-    """A new empty schema on the test server; yields a database URL whose search_path is it."""
+async def create_schema(prefix: str = "t") -> str:
+    """A new empty schema on the test server; returns a database URL whose search_path is it."""
     import asyncpg
 
     url = await require_pg()
@@ -72,22 +71,36 @@ async def fresh_schema(prefix: str = "t") -> AsyncIterator[str]:
         await conn.execute(f'CREATE SCHEMA "{schema}"')
     finally:
         await conn.close()
+    return with_search_path(url, schema)
+
+
+async def drop_schema(url: str) -> None:
+    import asyncpg
+
+    parts = urllib.parse.urlsplit(url)
+    schema = dict(urllib.parse.parse_qsl(parts.query))["search_path"]
+    conn = await asyncpg.connect(base_url())
     try:
-        yield with_search_path(url, schema)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        finally:
-            await conn.close()
+        await conn.close()
+
+
+@asynccontextmanager
+async def fresh_schema(prefix: str = "t") -> AsyncIterator[str]:
+    """A new empty schema for the duration of the block (see ``create_schema``)."""
+    url = await create_schema(prefix)
+    try:
+        yield url
+    finally:
+        await drop_schema(url)
 
 
 @contextmanager
 def fresh_schema_sync(prefix: str = "t") -> Iterator[str]:
     """``fresh_schema`` for synchronous fixtures (subprocess tests); runs outside any event loop."""
-    manager = fresh_schema(prefix)
-    url = asyncio.run(manager.__aenter__())
+    url = asyncio.run(create_schema(prefix))
     try:
         yield url
     finally:
-        asyncio.run(manager.__aexit__(None, None, None))
+        asyncio.run(drop_schema(url))

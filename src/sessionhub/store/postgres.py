@@ -136,21 +136,34 @@ class PostgresStore:
             raise SchemaError(f"database schema version {have} is newer than this build's {want}: "
                               "upgrade sessionhub")
 
-    async def apply_migrations(self) -> list[int]:
-        """Apply pending migrations, each in its own transaction; return the versions applied."""
-        conn = await guard(asyncpg.connect(self.url))
-        applied = []
+    async def _ensure_version_table(self, conn: Any) -> None:
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
+        except LOST as exc:
+            raise unavailable(exc) from exc
+        except asyncpg.PostgresError as exc:  # e.g. the search_path names no existing schema
+            raise SchemaError(f"cannot create the schema_version table: {exc}") from exc
+
+    async def apply_migrations(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction; return the versions applied."""
+        conn = await guard(asyncpg.connect(self.url))
+        applied = []
+        try:
+            await self._ensure_version_table(conn)
             for m in migrations.migrations("postgres"):
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)
                     if m.version <= await self._version(conn):
                         continue
-                    await conn.execute(m.sql)
+                    try:
+                        await conn.execute(m.sql)
+                    except asyncpg.PostgresError as exc:
+                        if isinstance(exc, LOST):
+                            raise
+                        raise SchemaError(f"migration {m.version:04d}_{m.name} failed: {exc}") from exc
                     await conn.execute("INSERT INTO schema_version (version, name) VALUES ($1, $2)", m.version, m.name)
                 applied.append(m.version)
         finally:
@@ -240,8 +253,7 @@ class PostgresStore:
             conn.add_termination_listener(lambda _: lost.set())
             await catch_up()
             while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_first(wake, lost), SAFETY_POLL_S)
+                await _any_set((wake, lost), SAFETY_POLL_S)
                 if lost.is_set():
                     return
                 if not wake.is_set():  # quiet for a while: is the connection still there?
@@ -253,11 +265,12 @@ class PostgresStore:
                 conn.terminate()
 
 
-async def _first(*events: asyncio.Event) -> None:
-    """Return when any of ``events`` is set."""
+async def _any_set(events: tuple[asyncio.Event, ...], timeout: float) -> None:
+    """Return when any of ``events`` is set or ``timeout`` passed. (Not ``asyncio.wait_for``: on
+    Python 3.11 it can swallow a cancellation that races with completion, and ``follow`` must stop.)"""
     waits = [asyncio.ensure_future(e.wait()) for e in events]
     try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waits:
             w.cancel()
