@@ -38,7 +38,7 @@ from sessionhub.store.postgres_accounts import PgAccounts
 from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, Db, PoolDb, guard, unavailable
 from sessionhub.store.postgres_paging import PgPaging
 from sessionhub.store.postgres_parking import PgParking
-from sessionhub.store.postgres_timing import PgTiming
+from sessionhub.store.postgres_timing import PASSINGS_IN, PgTiming
 from sessionhub.store.sqlite import SchemaError
 
 log = logging.getLogger("sessionhub.store")
@@ -63,6 +63,11 @@ class PgUnitOfWork:
         self.timing = PgTiming(db, locking)
         self.parking = PgParking(db, locking)
         self.paging = PgPaging(db, locking)
+
+
+async def _init_connection(conn: Any) -> None:
+    """Each pooled connection gets its own staging table for passings (see postgres_timing)."""
+    await conn.execute(PASSINGS_IN)
 
 
 async def _no_reset(conn: Any) -> None:
@@ -96,7 +101,8 @@ class PostgresStore:
             SchemaError: the schema is behind or ahead of this build (the message says what to run).
             StoreUnavailable: the server cannot be reached.
         """
-        pool = await guard(asyncpg.create_pool(self.url, min_size=1, max_size=POOL_MAX, reset=_no_reset))
+        pool = await guard(asyncpg.create_pool(
+            self.url, min_size=1, max_size=POOL_MAX, reset=_no_reset, init=_init_connection))
         try:
             async with pool.acquire() as conn:
                 await self._check_schema(conn)

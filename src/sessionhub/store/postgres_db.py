@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -76,6 +76,13 @@ class Db:
     async def execute(self, query: str, *args: object) -> str:
         try:
             return await self._x.execute(query, *args)  # type: ignore[no-any-return]
+        except LOST as exc:
+            raise unavailable(exc) from exc
+
+    async def copy_in(self, table: str, records: Iterable[Sequence[object]]) -> None:
+        """COPY ``records`` (tuples in the table's column order) into ``table``."""
+        try:
+            await self._x.copy_records_to_table(table, records=records)
         except LOST as exc:
             raise unavailable(exc) from exc
 

@@ -33,11 +33,16 @@ _PASSING_SELECT = (
     " p.status, p.timezone, p.gender FROM passings p JOIN timing_sessions s ON s.id = p.session_id"
     " JOIN devices d ON d.id = p.device_id"
 )
+PASSINGS_IN = (
+    "CREATE TEMP TABLE passings_in (num_passing bigint, ts_ms bigint, bib text, chip text, participant_id text,"
+    " latitude text, longitude text, status text, timezone text, gender text) ON COMMIT DELETE ROWS"
+)
+"""The staging table of ``add_passings``: created once per pooled connection (postgres.py), emptied
+by every commit."""
 _INSERT_PASSINGS = (
-    "INSERT INTO passings (session_id, device_id, num_passing, ts_ms, bib, chip, participant_id, latitude,"
-    " longitude, status, timezone, gender)"
-    " SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],"
-    " $9::text[], $10::text[], $11::text[], $12::text[])"
+    "WITH moved AS (DELETE FROM passings_in RETURNING *)"
+    " INSERT INTO passings (session_id, device_id, num_passing, ts_ms, bib, chip, participant_id, latitude,"
+    " longitude, status, timezone, gender) SELECT $1, $2, * FROM moved"
     " ON CONFLICT (session_id, num_passing) DO NOTHING"
 )
 _LOW, _HIGH = -(2**62), 2**62
@@ -174,11 +179,12 @@ class PgTiming:
     async def add_passings(self, session: TimingSession, passings: Sequence[Passing]) -> int:
         """Store the passings whose number the session lacks; return how many were stored.
 
-        One statement whatever the batch size: the batch travels as ten column arrays (``unnest``),
-        which measured faster than ``executemany`` and than COPY into a temporary table.
+        Only inside a unit of work. The batch is COPYed (binary) into the connection's staging
+        table, then moved out of it (``DELETE ... RETURNING``) by one ``INSERT ... ON CONFLICT DO
+        NOTHING``: about 1.4x the rate of ``INSERT ... SELECT FROM unnest(arrays)`` here (docs/postgres.md).
         """
-        columns = list(zip(*passings, strict=True)) if passings else [()] * 10
-        status = await self._db.execute(_INSERT_PASSINGS, session.id, session.device_id, *columns)
+        await self._db.copy_in("passings_in", passings)
+        status = await self._db.execute(_INSERT_PASSINGS, session.id, session.device_id)
         return rowcount(status)
 
     async def session_span(self, session_id: int) -> tuple[int | None, int | None]:

@@ -1,0 +1,120 @@
+"""PostgreSQL figures: passings ingest, hot GET beside SQLite, and A -> B change propagation.
+
+    python -m bench.pg_bench [--quick]
+
+The server is ``SESSIONHUB_BENCH_PG`` (else ``SESSIONHUB_TEST_PG``, else
+``postgresql://postgres@127.0.0.1:5432/test``); the run uses a fresh schema and drops it after.
+Each figure has its reference from the same run: ingest and GET beside the same server on SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import httpx
+
+from bench.harness import Figure, cli, free_port, print_figures, sessionhub, wrk
+from bench.http_bench import post_load, seed_timing
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg_base() -> str:
+    return os.environ.get("SESSIONHUB_BENCH_PG") or os.environ.get("SESSIONHUB_TEST_PG") or DEFAULT_PG
+
+
+async def _schema(base: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _with(url: str, **params: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query) + list(params.items())
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+async def _propagation(a: str, b: str, key: str, token: str, samples: int) -> list[float]:
+    """Milliseconds from A's 201 on a one-passing batch to B's GET of the session showing it."""
+    out = []
+    h = {"api_key": key}
+    async with httpx.AsyncClient(headers=h, timeout=10) as c:
+        count = (await c.get(f"{b}/v0/sessions/{token}")).json()["result"][0]["passings"]
+        for n in range(samples):
+            body = {"token_session": token, "passings_list": [
+                {"bib": "1", "num_passing": 10_000_000 + n, "timestamp": "2023-02-03T16:08:18.263Z"}]}
+            (await c.post(f"{a}/v0/passings", json=body)).raise_for_status()
+            start = time.perf_counter()
+            count += 1
+            while (await c.get(f"{b}/v0/sessions/{token}")).json()["result"][0]["passings"] != count:
+                if time.perf_counter() - start > 5:
+                    raise RuntimeError("B never saw A's commit")
+            out.append((time.perf_counter() - start) * 1000)
+            await asyncio.sleep(0.01)
+    return out
+
+
+def main(quick: bool = False) -> list[Figure]:
+    seconds, rounds = (4, 1) if quick else (8, 3)
+    batches = 50 if quick else 300
+    base = _pg_base()
+    schema = f"bench_{secrets.token_hex(4)}"
+    asyncio.run(_schema(base, f'CREATE SCHEMA "{schema}"'))
+    tmp = Path(tempfile.mkdtemp(prefix="sessionhub-pgbench-"))
+    pg = _with(base, search_path=schema)
+    lite = f"sqlite:///{tmp / 'bench.db'}"
+    figures: list[Figure] = []
+    try:
+        keys = {}
+        for db in (pg, lite):
+            cli(db, "migrate")
+            keys[db] = cli(db, "keys", "create", "--account", "bench", "--access", "READ_WRITE")
+        pg_port, lite_port, b_port = free_port(), free_port(), free_port()
+        pg_url, lite_url, b_url = (f"http://127.0.0.1:{p}" for p in (pg_port, lite_port, b_port))
+        with sessionhub(pg, pg_port, tmp / "pg.log"), sessionhub(lite, lite_port, tmp / "lite.log"):
+            _, pg_token = seed_timing(pg_url, keys[pg])
+            _, lite_token = seed_timing(lite_url, keys[lite])
+            ours, ref = [], []
+            for _ in range(rounds):  # interleaved, so drift on a shared machine hits both alike
+                ours.append(wrk(f"{pg_url}/v0/sessions/{pg_token}", seconds, headers=[f"api_key: {keys[pg]}"]))
+                ref.append(wrk(f"{lite_url}/v0/sessions/{lite_token}", seconds, headers=[f"api_key: {keys[lite]}"]))
+            get, get_ref = statistics.median(ours), statistics.median(ref)
+            figures.append(Figure("GET /v0/sessions/{token} on PostgreSQL", get, "req/s", "same on SQLite", get_ref,
+                                  ">= 0.9x", get >= 0.9 * get_ref))
+
+            _, pg_ingest = seed_timing(pg_url, keys[pg], 1)
+            _, lite_ingest = seed_timing(lite_url, keys[lite], 1)
+            stored = post_load(pg_url, keys[pg], pg_ingest, batches, first=10)
+            stored_ref = post_load(lite_url, keys[lite], lite_ingest, batches, first=10)
+            figures.append(Figure("POST /v0/passings into PostgreSQL, batches of 1000", stored, "passings/s",
+                                  "same on SQLite", stored_ref, ">= 50,000/s", stored >= 50_000))
+
+            with sessionhub(pg, b_port, tmp / "b.log"):
+                lat = sorted(asyncio.run(_propagation(pg_url, b_url, keys[pg], pg_ingest, 50 if quick else 300)))
+            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+            figures.append(Figure("A -> B: commit on A to B's GET showing it, p99 (p50 as reference)", p99, "ms",
+                                  "p50", statistics.median(lat), "<= 100 ms", p99 <= 100))
+            # TODO(issue 5): once /v0/sessions/{token}/stream exists, time A's commit to B's SSE event instead.
+        print_figures("PostgreSQL (one server process on core 0; PostgreSQL itself unpinned)", figures)
+    finally:
+        asyncio.run(_schema(base, f'DROP SCHEMA "{schema}" CASCADE'))
+    return figures
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="shorter runs")
+    main(ap.parse_args().quick)
