@@ -1,6 +1,7 @@
 """The ``sessionhub`` command (also ``python -m sessionhub``).
 
     sessionhub serve [--db URL] [--http HOST:PORT]       run the server until SIGTERM/SIGINT
+                 [--coap HOST:PORT|off] [--station-account NAME] [--coap-allow CIDR ...]
     sessionhub migrate [--db URL]                        bring a database's schema up to date
     sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--alias TEXT]
     sessionhub keys list | keys revoke KEY
@@ -48,6 +49,26 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(db=getattr(args, "db", None), http=getattr(args, "http", None))
 
 
+def _coap_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The CoAP part of ``serve``: on by default at DEFAULT_COAP (skipped if that is taken)."""
+    import dataclasses
+    import ipaddress
+
+    allow = tuple(args.coap_allow or ())
+    for cidr in allow:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
+    coap = args.coap or config.DEFAULT_COAP
+    if coap != "off":
+        host_port(coap, "coap")
+    return dataclasses.replace(
+        settings, coap=None if coap == "off" else coap, coap_optional=args.coap is None, coap_allow=allow,
+        station_account=args.station_account or settings.station_account,
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -63,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sessionhub.http import create_app
 
-    settings = _settings(args)
+    settings = _coap_settings(args, _settings(args))
     host, port = host_port(settings.http, "http")
     runtime = build(settings)
     asyncio.run(runtime.store.preflight())  # refuse an unmigrated shared database before binding
@@ -132,6 +153,12 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     db(serve)
     serve.add_argument("--http", help=f"HOST:PORT for HTTP (default {config.DEFAULT_HTTP})")
+    serve.add_argument("--coap", help=f"HOST:PORT for the CoAP paging dialect, or 'off' (default {config.DEFAULT_COAP};"
+                       " a non-loopback address must be given here explicitly)")
+    serve.add_argument("--station-account",
+                       help=f"account whose paging station CoAP serves (default {config.DEMO_ACCOUNT})")
+    serve.add_argument("--coap-allow", action="append", metavar="CIDR",
+                       help="client network allowed to talk CoAP (repeatable; default loopback only)")
     serve.set_defaults(run=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")

@@ -27,6 +27,8 @@ class Settings:
     """The account whose paging station the CoAP endpoint serves."""
     coap_allow: tuple[str, ...] = field(default_factory=tuple)
     """CIDRs allowed to talk CoAP; empty means loopback only."""
+    coap_optional: bool = False
+    """When ``coap`` cannot be bound, log and serve without CoAP (for the implicit default address)."""
     jwt_secret: str | None = None
     """HS256 secret for parking user JWTs (env ``SESSIONHUB_JWT_SECRET``); None: one kept in the database."""
 

@@ -15,9 +15,11 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sessionhub.config import Settings
+from sessionhub.coap.transport import CoapServer
+from sessionhub.config import Settings, host_port
 from sessionhub.live import ChangeHub
 from sessionhub.service.access import AccessService
+from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
 from sessionhub.service.ports import ManagedStore
 from sessionhub.service.timing import TimingService
@@ -29,6 +31,11 @@ log = logging.getLogger("sessionhub")
 class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+
+def local_utc_offset_ms(now_ms: int) -> int:
+    """The host's UTC offset at ``now_ms`` (where a new paging station's clock starts)."""
+    return (time.localtime(now_ms // 1000).tm_gmtoff or 0) * 1000
 
 
 class SecretIds:
@@ -44,6 +51,8 @@ class Runtime:
     access: AccessService
     timing: TimingService
     parking: ParkingService
+    paging: PagingService
+    coap: CoapServer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, *, migrate: bool = True) -> None:
@@ -54,9 +63,25 @@ class Runtime:
         self.hub.watch(self.access.on_change)
         self.hub.watch(self.timing.on_change)
         self.hub.watch(self.parking.on_change)
+        self.hub.watch(self.paging.on_change)
+        if self.coap is not None:
+            await self._start_coap(self.coap)
         self._tasks.append(asyncio.create_task(self.store.follow(self.hub.catch_up), name="change-feed"))
 
+    async def _start_coap(self, coap: CoapServer) -> None:
+        try:
+            await coap.start()
+        except OSError as exc:
+            if not self.settings.coap_optional:
+                raise
+            log.warning("CoAP not served: cannot bind %s:%d (%s); pass --coap HOST:PORT", coap.host, coap.port, exc)
+            self.coap = None
+            return
+        self.hub.watch(coap.on_change)
+
     async def stop(self) -> None:
+        if self.coap is not None:
+            await self.coap.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -70,9 +95,15 @@ def build(settings: Settings) -> Runtime:
     store = open_store(settings.db)
     hub = ChangeHub(store)
     clock, ids = SystemClock(), SecretIds()
+    paging = PagingService(store, hub, clock, ids, local_utc_offset_ms)
+    coap = None
+    if settings.coap is not None:
+        host, port = host_port(settings.coap, "coap")
+        coap = CoapServer(paging, host, port, settings.station_account, settings.coap_allow)
     return Runtime(
         settings=settings, store=store, hub=hub,
         access=AccessService(store, hub, clock, ids),
         timing=TimingService(store, hub, clock, ids),
         parking=ParkingService(store, hub, clock, ids, settings.jwt_secret),
+        paging=paging, coap=coap,
     )

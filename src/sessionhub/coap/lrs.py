@@ -1,0 +1,172 @@
+"""The LRS T7470 wire format: request bodies, the response envelope, sessions, statistics, settings.
+
+Bodies are compact JSON. The envelope fields come first, in the order of the vendor's examples
+(``responseTypes``, ``globalSessionSequence``, ``timestamp``, ``deviceName``, ``firmwareVersion``),
+then the sections ``responseTypes`` names. Timestamps are station-local, ``2018-03-15T11:50:27``.
+Fields a session does not have yet (``notified``, ``cleared``) are left out, as in the examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from sessionhub.core import errors as E
+from sessionhub.core.errors import InvalidInput
+from sessionhub.core.paging import KEEP, Fields, GuestSession, Keep, Station, Statistics, local_iso
+
+DEVICE_NAME = "T7470"
+FIRMWARE_VERSION = "8.4.100.43"
+"""The version the vendor's examples show, so clients that gate features on it keep working."""
+
+MAX_BODY = 1024
+"""Request bodies are a few dozen bytes; anything over a block is refused (4.13)."""
+
+T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+_TAIL = f'"deviceName":"{DEVICE_NAME}","firmwareVersion":"{FIRMWARE_VERSION}"'.encode()
+
+
+# requests --------------------------------------------------------------------------------------
+
+
+class SessionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/sessions`` (``number`` required there) and ``PUT /v1/sessions?number=``."""
+
+    number: int | UnsetType = UNSET
+    goal: int | UnsetType = UNSET
+    label: str | None | UnsetType = UNSET
+    partySize: int | UnsetType = UNSET
+    action: str | None = None
+    pageMode: str | None = None
+
+    def fields(self) -> Fields:
+        return Fields(_keep(self.goal), _keep(self.label), _keep(self.partySize))
+
+
+class PageIn(msgspec.Struct, forbid_unknown_fields=True):
+    number: int
+    pageMode: str | None = None
+    message: str | None = None
+    systemId: int | None = None
+
+
+class SettingsIn(msgspec.Struct, forbid_unknown_fields=True):
+    datetime: str | None = None
+    systemId: int | None = None
+    defaultTargetGoal: int | None = None
+    statisticsClearMark: int | None = None
+
+
+def _keep(value: T | UnsetType) -> T | Keep:
+    return KEEP if isinstance(value, UnsetType) else value
+
+
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def decode(payload: bytes, into: type[T]) -> T:
+    """A request body into ``into``. An empty body is ``{}``.
+
+    Raises:
+        InvalidInput: pretty-printed (tabs or newlines: the device wants compact JSON), malformed,
+            or not matching ``into`` (the message names the field).
+        PayloadTooLarge: over MAX_BODY bytes.
+    """
+    if len(payload) > MAX_BODY:
+        raise E.PayloadTooLarge(f"request body is over {MAX_BODY} bytes")
+    if b"\n" in payload or b"\r" in payload or b"\t" in payload:
+        raise InvalidInput("send compact JSON, without tabs or newlines")
+    decoder = _decoders.get(into)
+    if decoder is None:
+        decoder = _decoders[into] = msgspec.json.Decoder(into)
+    try:
+        return decoder.decode(payload or b"{}")  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
+    except msgspec.DecodeError:
+        raise InvalidInput("malformed JSON") from None
+
+
+# responses -------------------------------------------------------------------------------------
+
+
+def head(types: bytes, station: Station, local_ms: int) -> bytes:
+    """The envelope up to (excluding) the sections: ``{"responseTypes":[..],...,"firmwareVersion":".."``.
+
+    ``types`` is the JSON array, e.g. ``b'["sessions"]'``.
+    """
+    return (b'{"responseTypes":' + types + b',"globalSessionSequence":' + str(station.global_seq).encode()
+            + b',"timestamp":"' + local_iso(local_ms).encode() + b'",' + _TAIL)
+
+
+def session_dict(s: GuestSession, history: bool = False) -> dict[str, Any]:
+    """A session object; history entries carry ``clearType`` instead of ``sessionSequence``."""
+    created = local_iso(s.created_ms)
+    out: dict[str, Any] = {"id": s.id}
+    if not history:
+        out["sessionSequence"] = s.session_seq
+    out |= {"uuid": s.uuid, "number": s.number, "partySize": s.party_size, "goalInSeconds": s.goal_s,
+            "created": created, "started": created}
+    if s.notified_ms is not None:
+        out["notified"] = local_iso(s.notified_ms)
+    if s.cleared_ms is not None:
+        out["cleared"] = local_iso(s.cleared_ms)
+    out |= {"label": s.label, "state": s.state.value}
+    if history and s.clear_type is not None:
+        out["clearType"] = s.clear_type.value
+    return out
+
+
+def session_json(s: GuestSession) -> bytes:
+    return _encode(session_dict(s))
+
+
+def sessions_json(sessions: list[GuestSession]) -> bytes:
+    """The sessions as comma-joined objects, without brackets (spliced into envelopes)."""
+    return b",".join(_encode(session_dict(s)) for s in sessions)
+
+
+def statistics_json(st: Statistics) -> bytes:
+    return _encode({
+        "guestsServed": st.guests_served, "percentLate": st.percent_late, "percentOnTime": st.percent_on_time,
+        "averageTimeServed": st.average_time_served, "numSessions": st.num_sessions,
+    })
+
+
+def settings_json(station: Station, local_ms: int) -> bytes:
+    s = station.settings
+    return _encode({"datetime": local_iso(local_ms), "systemId": s.system_id, "defaultTargetGoal": s.default_goal_s,
+                    "statisticsClearMark": s.stats_clear_mark})
+
+
+SESSIONS = b'["sessions"]'
+SESSIONS_STATS = b'["sessions","statistics"]'
+
+
+def sessions_body(envelope: bytes, sessions: bytes, statistics: bytes | None = None) -> bytes:
+    """``envelope`` + the sessions array (+ statistics) + the closing brace."""
+    out = envelope + b',"sessions":[' + sessions + b"]"
+    if statistics is not None:
+        out += b',"statistics":' + statistics
+    return out + b"}"
+
+
+def section_body(envelope: bytes, name: bytes, section: bytes) -> bytes:
+    return envelope + b',"' + name + b'":' + section + b"}"
+
+
+def history_body(envelope: bytes, sessions: list[GuestSession]) -> bytes:
+    items = b",".join(_encode(session_dict(s, history=True)) for s in sessions)
+    return envelope + b',"session_history":[' + items + b"]}"
+
+
+def error_body(error: E.SessionhubError) -> bytes:
+    """``{"error": {"code": ..., "message": ...}}``: the payload of every error response."""
+    return _encode({"error": {"code": error.code, "message": error.message}})
+
+
+Render = Callable[[GuestSession], bytes]

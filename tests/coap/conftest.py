@@ -1,0 +1,54 @@
+"""CoAP fixtures: a runtime serving the paging dialect on a free UDP port, in this process (real
+socket, same loop as the test), an aiocoap client, and paths to the third-party clients."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiocoap
+import pytest
+
+from sessionhub.coap.transport import CoapServer
+from sessionhub.config import Settings
+from sessionhub.runtime import Runtime, build
+
+
+@dataclass
+class Coap:
+    runtime: Runtime
+    server: CoapServer
+    client: aiocoap.Context
+
+    @property
+    def uri(self) -> str:
+        return f"coap://127.0.0.1:{self.server.port}"
+
+    async def request(self, method: aiocoap.Code, path: str, payload: bytes = b"", **options: object
+                      ) -> aiocoap.Message:
+        """One request through aiocoap's client; returns its response."""
+        msg = aiocoap.Message(code=method, uri=self.uri + path, payload=payload, **options)
+        return await self.client.request(msg).response
+
+
+@pytest.fixture
+async def coap(db_url: str) -> AsyncIterator[Coap]:
+    rt = build(Settings(db=db_url, coap="127.0.0.1:0"))
+    await rt.start()
+    assert rt.coap is not None
+    client = await aiocoap.Context.create_client_context()
+    try:
+        yield Coap(rt, rt.coap, client)
+    finally:
+        await client.shutdown()
+        await rt.stop()
+
+
+def coap_client_binary() -> str | None:
+    """libcoap's client: Debian installs it as coap-client-{notls,gnutls,openssl}."""
+    for name in ("coap-client", "coap-client-notls", "coap-client-gnutls", "coap-client-openssl"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
