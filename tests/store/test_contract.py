@@ -397,3 +397,60 @@ async def test_an_integrity_error_rolls_back_the_whole_unit_of_work(store: Store
                 0, acme, device.id, device.deviceid, _token(2), "", 1, None, 0, None, None, 0))
     assert await store.reads.timing.device(acme, _token(8)) is None
     assert "partial" not in [c.topic for c in await store.changes_after(0)]
+
+
+# a topic's history: versions (ETags) and resumed streams (live/) ------------------------------------
+
+async def test_next_seq_announces_the_seq_of_the_next_change(store: Store) -> None:
+    async with store.unit_of_work() as uow:
+        announced = await uow.accounts.next_seq()
+        assert await uow.accounts.append_change(1, "a/1", 1) == announced
+        assert await uow.accounts.next_seq() == announced + 1
+        assert await uow.accounts.append_change(1, "a/2", 1) == announced + 1
+    async with store.unit_of_work() as uow:
+        assert await uow.accounts.next_seq() == announced + 2
+
+
+async def test_changes_keep_their_data_and_are_read_per_topic_and_prefix(store: Store) -> None:
+    async with store.unit_of_work() as uow:
+        s1 = await uow.accounts.append_change(1, "timing/device/A", 1, b'{"v":1}')
+        s2 = await uow.accounts.append_change(1, "timing/session/T", 1)
+        s3 = await uow.accounts.append_change(2, "timing/device/A", 1, b"x")  # another account
+        s4 = await uow.accounts.append_change(1, "timing/device/B", 1, b'{"v":2}')
+        s5 = await uow.accounts.append_change(1, "timing/device/A", 1, b'{"v":3}')
+        s6 = await uow.accounts.append_change(1, "timing/devices", 1)  # not under "timing/device/"
+    accounts = store.reads.accounts
+    assert [c.data for c in await store.changes_after(0)] == [b'{"v":1}', None, b"x", b'{"v":2}', b'{"v":3}', None]
+    assert await accounts.last_change_seq(1, "timing/device/A") == s5
+    assert await accounts.last_change_seq(2, "timing/device/A") == s3
+    assert await accounts.last_change_seq(1, "timing/device/") == s5
+    assert await accounts.last_change_seq(1, "timing/") == s6
+    assert await accounts.last_change_seq(1, "timing/session/T") == s2
+    assert await accounts.last_change_seq(1, "nothing/here") == 0
+    assert await accounts.last_change_seq(3, "timing/") == 0
+    assert await accounts.changes_of(1, "timing/device/A", 0) == [
+        Change(s1, 1, "timing/device/A", b'{"v":1}'), Change(s5, 1, "timing/device/A", b'{"v":3}')]
+    assert [c.seq for c in await accounts.changes_of(1, "timing/device/", 0)] == [s1, s4, s5]
+    assert [c.seq for c in await accounts.changes_of(1, "timing/device/", s1)] == [s4, s5]
+    assert [c.seq for c in await accounts.changes_of(1, "timing/device/", 0, limit=2)] == [s1, s4]
+    assert await accounts.changes_of(1, "timing/device/A", s5) == []
+    assert await accounts.change_at(1, "timing/device/A", s4) == Change(s1, 1, "timing/device/A", b'{"v":1}')
+    assert await accounts.change_at(1, "timing/device/A", s5) == Change(s5, 1, "timing/device/A", b'{"v":3}')
+    assert await accounts.change_at(1, "timing/device/A", s1 - 1) is None
+    assert await accounts.change_at(2, "timing/device/B", s6) is None
+
+
+async def test_passings_carry_the_seq_of_the_change_that_stored_them(store: Store) -> None:
+    device = await _device(store, await _account(store))
+    session = await _session(store, device, _token(1))
+    async with store.unit_of_work() as uow:
+        assert await uow.timing.add_passings(session, [Passing(n, 1_000 + n, str(n)) for n in (1, 2, 3, 10)], 50) == 4
+    async with store.unit_of_work() as uow:  # 3 is a repeat: it keeps the seq of the batch that stored it
+        assert await uow.timing.add_passings(session, [Passing(n, 1_000 + n, str(n)) for n in (3, 4, 5)], 51) == 2
+    timing = store.reads.timing
+    assert [p.passing.num_passing for p in await timing.passings_of_change(session.id, 1, 10, 50)] == [1, 2, 3, 10]
+    assert [p.passing.num_passing for p in await timing.passings_of_change(session.id, 3, 5, 51)] == [4, 5]
+    assert [p.passing.num_passing for p in await timing.passings_of_change(session.id, 2, 3, 50)] == [2, 3]
+    assert await timing.passings_of_change(session.id, 1, 10, 52) == []
+    found = await timing.passings_of_change(session.id, 4, 4, 51)
+    assert found[0].token_session == session.token and found[0].deviceid == device.deviceid

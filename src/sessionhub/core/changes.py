@@ -16,6 +16,9 @@ class Change:
     seq: int
     account_id: int
     topic: str
+    data: bytes | None = None
+    """The changed object's snapshot right after the change (service.snapshots), None when there is
+    nothing to replay (a deletion, a location's creation, a key change)."""
 
 
 def timing_session_topic(token: str) -> str:
@@ -48,3 +51,33 @@ def paging_session_topic(account_id: int, number: int) -> str:
 def paging_station_topic(account_id: int) -> str:
     """The account's paging station changed: settings, statistics reset, history cleared, a page sent."""
     return f"paging/station/{account_id}"
+
+
+def prefixes(topic: str) -> list[str]:
+    """Every prefix of ``topic`` that ends with ``/``: the lists a change of ``topic`` belongs to.
+
+    ``timing/device/AB`` -> ``["timing/", "timing/device/"]``. A resource that lists many objects
+    (an account's devices, a station's sessions) watches such a prefix, so it changes with any of
+    them, deletions included.
+    """
+    out, at = [], topic.find("/")
+    while at != -1:
+        out.append(topic[: at + 1])
+        at = topic.find("/", at + 1)
+    return out
+
+
+def timing_devices_prefix() -> str:
+    """Every device (and through it every session and passing) of an account."""
+    return "timing/device/"
+
+
+def parking_locations_prefix() -> str:
+    """Every parking location of an account, and so every parking session (each session change
+    also changes its location)."""
+    return "parking/location/"
+
+
+def paging_prefix() -> str:
+    """Everything of the account's paging station: its sessions, settings and pages."""
+    return "paging/"

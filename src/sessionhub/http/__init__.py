@@ -36,8 +36,8 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         finally:
             await runtime.stop()
 
-    timing = TimingApi(runtime.access, runtime.timing)
-    parking = ParkingApi(runtime.access, runtime.parking)
+    timing = TimingApi(runtime.access, runtime.timing, runtime.hub)
+    parking = ParkingApi(runtime.access, runtime.parking, runtime.hub)
     routes = [
         Mount("/v0", app=timing.app()),
         Mount("/v1/access/parking", app=parking.app()),

@@ -19,8 +19,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-FastHandler = Callable[[Scope, "re.Match[str]"], Awaitable[bytes | None]]
-"""(scope, the path's match) -> the JSON body to send with 200, or None to fall through."""
+from sessionhub.http.conditional import matches
+
+FastHandler = Callable[[Scope, "re.Match[str]"], Awaitable[tuple[bytes, bytes] | None]]
+"""(scope, the path's match) -> (the ETag, the JSON body to send with 200), or None to fall through.
+
+The ETag must be read before the body (http/conditional.py); the handler has checked the key and
+the object, so a matching ``If-None-Match`` is answered 304 right here, cheaper than the 200."""
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -61,14 +66,23 @@ class FastLane:
                 match = pattern.fullmatch(path)
                 if match is None:
                     continue
+                if b"wait=" in scope["query_string"]:  # a long-poll: the full stack holds it
+                    break
                 try:
-                    body = await handler(scope, match)
+                    found = await handler(scope, match)
                 except Exception:
-                    body = None
-                if body is not None:
-                    await send({"type": "http.response.start", "status": 200, "headers": [
-                        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-                    await send({"type": "http.response.body", "body": body})
+                    found = None
+                if found is None:
+                    break
+                tag, body = found
+                inm = header(scope, b"if-none-match")
+                if inm is not None and matches(inm, tag.decode()):
+                    await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", tag)]})
+                    await send({"type": "http.response.body", "body": b""})
                     return
-                break
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"etag", tag)]})
+                await send({"type": "http.response.body", "body": body})
+                return
         await self.app(scope, receive, send)

@@ -18,12 +18,15 @@ from starlette.routing import Route, Router
 from starlette.types import Scope
 
 from sessionhub.core.access import Key
+from sessionhub.core.changes import parking_location_topic, parking_locations_prefix, parking_session_topic
 from sessionhub.core.errors import InvalidInput, SessionhubError, Unauthorized, lookup
 from sessionhub.core.parking import Event, ParkingSession
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import decode, query_int, read_body
+from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastHandler, query_param
+from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.parking import MAX_LIST, ParkingService
 
@@ -76,9 +79,21 @@ def _sessions(found: list[ParkingSession]) -> Response:
     return json([wire.session_out(s) for s in found])
 
 
+def _user_sessions(request: Request) -> list[str]:
+    return [parking_locations_prefix()]  # every session change also changes its location
+
+
+def _location(request: Request) -> list[str]:
+    return [parking_location_topic(path_id(request, "location_id"))]
+
+
+def _session(request: Request) -> list[str]:
+    return [parking_session_topic(path_id(request, "session_id"))]
+
+
 class ParkingApi:
-    def __init__(self, access: AccessService, parking: ParkingService) -> None:
-        self.access, self.parking = access, parking
+    def __init__(self, access: AccessService, parking: ParkingService, hub: ChangeHub) -> None:
+        self.access, self.parking, self.hub = access, parking, hub
 
     async def key(self, request: Request) -> Key | None:
         return await self.access.authenticate(request.query_params.get("access_key"))
@@ -103,10 +118,14 @@ class ParkingApi:
         payload = await self.parking.session_body(await self.key(request), location_id, session_id, _session_body)
         return Response(payload, media_type=JSON)
 
-    async def fast_session(self, scope: Scope, match: re.Match[str]) -> bytes | None:
+    async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's GET of one session (see http/fastpath.py)."""
         key = await self.access.authenticate(query_param(scope, "access_key"))
-        return await self.parking.session_body(key, int(match[1]), int(match[2]), _session_body)
+        if key is None:
+            return None
+        session_id = int(match[2])
+        tag = etag(await self.hub.version(key.account_id, (parking_session_topic(session_id),))).encode()
+        return tag, await self.parking.session_body(key, int(match[1]), session_id, _session_body)
 
     def fast_routes(self) -> list[tuple[str, FastHandler]]:
         """The polled GETs the fast lane answers."""
@@ -155,14 +174,15 @@ class ParkingApi:
 
     def app(self) -> ErrorBoundary:
         """The dialect's ASGI app, to mount at ``/v1/access/parking``."""
+        get = Conditional(self.hub)
         routes = [
-            Route("/session", self.user_sessions, methods=["GET"]),
+            Route("/session", get(self.user_sessions, self.key, _user_sessions), methods=["GET"]),
             Route("/barcode", self.create_barcode, methods=["POST"]),
             Route("/testing/{location_id}/{session_id}/simulate_redemption", self.simulate_redemption,
                   methods=["POST"]),
-            Route("/{location_id}/session", self.location_sessions, methods=["GET"]),
+            Route("/{location_id}/session", get(self.location_sessions, self.key, _location), methods=["GET"]),
             Route("/{location_id}/session", self.create_session, methods=["POST"]),
-            Route("/{location_id}/session/{session_id}", self.session, methods=["GET"]),
+            Route("/{location_id}/session/{session_id}", get(self.session, self.key, _session), methods=["GET"]),
             Route("/{location_id}/session/{session_id}/end", self.end_session, methods=["PUT"]),
             Route("/{location_id}/gate/scan", self.scan, methods=["POST"]),
         ]

@@ -16,12 +16,15 @@ from starlette.routing import Route, Router
 from starlette.types import Scope
 
 from sessionhub.core.access import Key
+from sessionhub.core.changes import device_topic, timing_devices_prefix, timing_session_topic
 from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
 from sessionhub.core.timing import TimingSession
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
+from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastHandler, header
+from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.timing import TimingService
 
@@ -46,9 +49,21 @@ def hex_id(value: str, name: str) -> str:
     return value.upper()
 
 
+def _devices(request: Request) -> list[str]:
+    return [timing_devices_prefix()]
+
+
+def _device(request: Request) -> list[str]:
+    return [device_topic(hex_id(request.path_params["deviceid"], "deviceid"))]
+
+
+def _session(request: Request) -> list[str]:
+    return [timing_session_topic(hex_id(request.path_params["token"], "token_session"))]
+
+
 class TimingApi:
-    def __init__(self, access: AccessService, timing: TimingService) -> None:
-        self.access, self.timing = access, timing
+    def __init__(self, access: AccessService, timing: TimingService, hub: ChangeHub) -> None:
+        self.access, self.timing, self.hub = access, timing, hub
 
     async def key(self, request: Request) -> Key | None:
         headers = request.headers
@@ -149,11 +164,14 @@ class TimingApi:
             "passings": [wire.passing_out(p) for p in got.passings],
         })
 
-    async def fast_session(self, scope: Scope, match: re.Match[str]) -> bytes | None:
+    async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's ``GET /v0/sessions/{token}`` (see http/fastpath.py)."""
-        token = match[1]
+        token = match[1].upper()
         key = await self.access.authenticate(header(scope, b"api_key") or header(scope, b"x-api-key"))
-        return await self.timing.session_body(key, token.upper(), _session_body)
+        if key is None:
+            return None
+        tag = etag(await self.hub.version(key.account_id, (timing_session_topic(token),))).encode()
+        return tag, await self.timing.session_body(key, token, _session_body)
 
     def fast_routes(self) -> list[tuple[str, FastHandler]]:
         """The polled GETs the fast lane answers."""
@@ -161,20 +179,21 @@ class TimingApi:
 
     def app(self) -> ErrorBoundary:
         """The dialect's ASGI app, to mount at ``/v0``."""
+        get = Conditional(self.hub)
         routes = [
             Route("/devices", self.bind_device, methods=["POST"]),
-            Route("/devices", self.devices, methods=["GET"]),
-            Route("/devices/{deviceid}", self.device, methods=["GET"]),
+            Route("/devices", get(self.devices, self.key, _devices), methods=["GET"]),
+            Route("/devices/{deviceid}", get(self.device, self.key, _device), methods=["GET"]),
             Route("/devices/{deviceid}", self.unbind_device, methods=["DELETE"]),
             Route("/sessions", self.open_session, methods=["POST"]),
             Route("/sessions/close/{token}", self.close_session, methods=["PATCH"]),
-            Route("/sessions/device/{deviceid}", self.sessions_of_device, methods=["GET"]),
-            Route("/sessions/device/{deviceid}/active", self.active_session, methods=["GET"]),
-            Route("/sessions/{token}", self.session, methods=["GET"]),
+            Route("/sessions/device/{deviceid}", get(self.sessions_of_device, self.key, _device), methods=["GET"]),
+            Route("/sessions/device/{deviceid}/active", get(self.active_session, self.key, _device), methods=["GET"]),
+            Route("/sessions/{token}", get(self.session, self.key, _session), methods=["GET"]),
             Route("/passings", self.record_passings, methods=["POST"]),
-            Route("/passings/session/{token}", self.passings_of_session, methods=["GET"]),
-            Route("/passings/device/{deviceid}", self.passings_of_device, methods=["GET"]),
-            Route("/passings/device2/{deviceid}", self.resume_device, methods=["GET"]),
+            Route("/passings/session/{token}", get(self.passings_of_session, self.key, _session), methods=["GET"]),
+            Route("/passings/device/{deviceid}", get(self.passings_of_device, self.key, _device), methods=["GET"]),
+            Route("/passings/device2/{deviceid}", get(self.resume_device, self.key, _device), methods=["GET"]),
         ]
         return ErrorBoundary(Router(routes), render_error)
 

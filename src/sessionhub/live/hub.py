@@ -2,24 +2,42 @@
 
 Every committed write appended its changes to the store's change log. The hub reads that log
 forward from the last seq it published (``catch_up``) and hands each change, once and in seq
-order, to its watchers: body caches that drop stale entries, key caches, and (later) streams.
-It is fed from two sides: the services call ``catch_up`` right after each commit (low latency
-for this process's writes), and ``run`` watches the store for commits of other processes.
-Because it only ever reads committed rows, no watcher can see a state the store did not keep.
+order, to its watchers (body caches that drop stale entries, key caches) and to its subscribers
+(SSE streams, long-polls, later CoAP Observe). It is fed from two sides: the services call
+``catch_up`` right after each commit (low latency for this process's writes), and the store's
+``follow`` calls it for commits of other processes. Because it only ever reads committed rows, no
+watcher or subscriber can see a state the store did not keep.
+
+Versions. ``version(account_id, topics)`` is the seq of the latest change of any of ``topics`` (a
+topic ending with ``/`` stands for every topic under it, e.g. all devices of an account): the ETag
+of a resource built from those topics. The hub keeps a topic -> seq map in memory, filled lazily
+from the store (one indexed lookup per topic and process) and moved forward by every change it
+publishes, so the hot path is a dict lookup. Forgetting entries is always safe (they reload), so
+the map is simply cleared when it grows past ``MAX_VERSIONS``.
+
+Subscriptions. ``subscribe(account_id, topics)`` returns an inbox that collects the changes of
+those topics published from then on; the subscriber waits on it (``Subscription.wait``). An inbox
+that falls more than ``MAX_PENDING`` changes behind is marked ``overflowed`` and emptied: its reader
+then reads what it missed from the store's log (as a stream resumed with Last-Event-ID does), so a
+slow subscriber costs bounded memory and still loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from sessionhub.core.changes import Change
+from sessionhub.core.changes import Change, prefixes
+from sessionhub.service.ports import Repos
 
 log = logging.getLogger(__name__)
 
 Watcher = Callable[[Change], None]
+
+MAX_VERSIONS = 200_000
+MAX_PENDING = 64
 
 
 class ChangeLog(Protocol):
@@ -27,12 +45,83 @@ class ChangeLog(Protocol):
 
     async def last_seq(self) -> int: ...
 
+    @property
+    def reads(self) -> Repos: ...
+
+
+def _key(account_id: int, topic: str) -> str:
+    return f"{account_id} {topic}"
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+class Subscription:
+    """One subscriber's inbox. Not thread-safe: used on the event loop only."""
+
+    __slots__ = ("_hub", "keys", "pending", "overflowed", "closed", "_waiter")
+
+    def __init__(self, hub: ChangeHub, keys: tuple[str, ...]) -> None:
+        self._hub = hub
+        self.keys = keys
+        self.pending: list[Change] = []
+        self.overflowed = False
+        """Changes were dropped: read the log from the last seq delivered."""
+        self.closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, change: Change) -> None:
+        if self.overflowed:
+            return
+        if len(self.pending) >= MAX_PENDING:
+            self.overflowed = True
+            self.pending.clear()
+        elif not self.pending or self.pending[-1].seq != change.seq:  # one change may match two keys
+            self.pending.append(change)
+        _wake(self._waiter)
+
+    def take(self) -> list[Change]:
+        """The changes collected since the last ``take`` (in seq order); resets ``overflowed``."""
+        out, self.pending, self.overflowed = self.pending, [], False
+        return out
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.pending) or self.overflowed or self.closed
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until a change arrives, the subscription closes, or ``timeout`` seconds pass;
+        True unless the time ran out."""
+        if self.ready:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        return self.ready
+
+    def close(self) -> None:
+        """Stop collecting (idempotent); a pending ``wait`` returns at once."""
+        if not self.closed:
+            self.closed = True
+            self._hub._unsubscribe(self)
+            _wake(self._waiter)
+
 
 class ChangeHub:
     def __init__(self, changes: ChangeLog) -> None:
         self._log = changes
         self.last_seq = 0
         self._watchers: list[Watcher] = []
+        self._versions: dict[str, int] = {}
+        self._epoch = 0
+        self._subscribers: dict[str, set[Subscription]] = {}
 
     async def start(self) -> None:
         """Begin at the log's end: what was committed before is already in the store's rows."""
@@ -43,6 +132,74 @@ class ChangeHub:
         self._watchers.append(watcher)
         return lambda: self._watchers.remove(watcher)
 
+    # versions -----------------------------------------------------------------------------------
+
+    async def version(self, account_id: int, topics: Iterable[str]) -> int:
+        """The seq of the account's latest committed change of any of ``topics`` (0: none yet)."""
+        best = 0
+        for topic in topics:
+            key = _key(account_id, topic)
+            seq = self._versions.get(key)
+            if seq is None:
+                seq = await self._load(account_id, topic, key)
+            if seq > best:
+                best = seq
+        return best
+
+    async def _load(self, account_id: int, topic: str, key: str) -> int:
+        epoch = self._epoch
+        seq = await self._log.reads.accounts.last_change_seq(account_id, topic)
+        known = self._versions.get(key, 0)  # a change published while we read is newer
+        seq = max(seq, known)
+        if epoch == self._epoch:
+            if len(self._versions) >= MAX_VERSIONS:
+                self._versions.clear()
+                self._epoch += 1
+            self._versions[key] = seq
+        return seq
+
+    # subscriptions ------------------------------------------------------------------------------
+
+    def subscribe(self, account_id: int, topics: Iterable[str]) -> Subscription:
+        """An inbox for the account's changes of ``topics`` (prefixes end with ``/``) from now on."""
+        sub = Subscription(self, tuple(_key(account_id, t) for t in topics))
+        for key in sub.keys:
+            self._subscribers.setdefault(key, set()).add(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        for key in sub.keys:
+            subs = self._subscribers.get(key)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subscribers[key]
+
+    @property
+    def subscriber_count(self) -> int:
+        """Distinct open subscriptions (for tests and the status of a server)."""
+        return len({id(s) for subs in self._subscribers.values() for s in subs})
+
+    # publishing ---------------------------------------------------------------------------------
+
+    def _publish(self, change: Change) -> None:
+        versions, subscribers, account = self._versions, self._subscribers, change.account_id
+        for topic in (change.topic, *prefixes(change.topic)):
+            key = _key(account, topic)
+            versions[key] = change.seq
+            subs = subscribers.get(key)
+            if subs:
+                for sub in subs:
+                    sub.push(change)
+        if len(versions) >= MAX_VERSIONS:
+            versions.clear()
+            self._epoch += 1
+        for watcher in list(self._watchers):
+            try:
+                watcher(change)
+            except Exception:  # one broken watcher must not starve the others
+                log.exception("change watcher failed on %s", change)
+
     async def catch_up(self) -> None:
         """Publish every change committed after ``last_seq``. Safe to call concurrently."""
         while True:
@@ -51,11 +208,7 @@ class ChangeHub:
                 if change.seq <= self.last_seq:  # a concurrent catch_up published it already
                     continue
                 self.last_seq = change.seq
-                for watcher in list(self._watchers):
-                    try:
-                        watcher(change)
-                    except Exception:  # one broken watcher must not starve the others
-                        log.exception("change watcher failed on %s", change)
+                self._publish(change)
             if len(batch) < 1000:
                 return
 

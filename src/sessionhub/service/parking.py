@@ -15,6 +15,7 @@ from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.changes import Change, parking_location_topic, parking_session_topic
 from sessionhub.core.errors import BarcodeNotFound, Forbidden, InvalidInput, LocationNotFound, SessionNotFound
 from sessionhub.core.parking import Barcode, Event, Location, ParkingSession
+from sessionhub.service import snapshots
 from sessionhub.service.parking_users import UserTokens
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
 
@@ -64,10 +65,12 @@ class ParkingService:
         account = session.account_id
         if insert:
             session = await repos.parking.insert_session(session)
-        seq = await repos.accounts.append_change(account, parking_session_topic(session.id), now)
+        snapshot = snapshots.parking(session)  # what a resumed stream replays for both changes
+        seq = await repos.accounts.append_change(account, parking_session_topic(session.id), now, snapshot)
         session = parking.replace_seq(session, seq)
         await repos.parking.update_session(session)
-        loc_seq = await repos.accounts.append_change(account, parking_location_topic(session.location_id), now)
+        loc_seq = await repos.accounts.append_change(
+            account, parking_location_topic(session.location_id), now, snapshot)
         await repos.parking.set_location_seq(session.location_id, loc_seq)
         return session
 

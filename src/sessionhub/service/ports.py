@@ -52,15 +52,31 @@ class AccountsRepo(Protocol):
     async def revoke_alias(self, account_id: int, alias: str, now_ms: int) -> int:
         """Revoke the account's live keys of ``alias``; return how many."""
 
-    async def append_change(self, account_id: int, topic: str, now_ms: int) -> int:
+    async def append_change(self, account_id: int, topic: str, now_ms: int, data: bytes | None = None) -> int:
         """Append a change and return its seq: strictly above every committed seq, and no seq is
-        skipped by a reader (a change becomes readable only after every lower seq is)."""
+        skipped by a reader (a change becomes readable only after every lower seq is). ``data`` is
+        the changed object's snapshot (service.snapshots) that resumed streams replay."""
+
+    async def next_seq(self) -> int:
+        """Inside a unit of work: the seq its next ``append_change`` will return (for rows that must
+        carry the seq of a change appended after them, like passings)."""
 
     async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         """Committed changes after ``seq``, in seq order, at most ``limit``."""
 
     async def last_seq(self) -> int:
         """The highest committed seq (0 for an empty log)."""
+
+    async def last_change_seq(self, account_id: int, topic: str) -> int:
+        """The seq of the account's latest committed change of ``topic``, or of any topic under it when
+        ``topic`` ends with ``/``; 0 for none (an object's or a list's version: its ETag)."""
+
+    async def changes_of(self, account_id: int, topic: str, after: int, limit: int = 100) -> list[Change]:
+        """The account's committed changes of ``topic`` (or under it, ending with ``/``) after seq
+        ``after``, in seq order, with their data: what a resumed stream replays."""
+
+    async def change_at(self, account_id: int, topic: str, seq: int) -> Change | None:
+        """The account's latest committed change of the exact ``topic`` at or before ``seq``."""
 
 
 class TimingRepo(Protocol):
@@ -101,8 +117,12 @@ class TimingRepo(Protocol):
     async def close_session(self, session_id: int, now_ms: int, seq: int) -> None:
         """Close an active session; a closed one is left as it is."""
 
-    async def add_passings(self, session: TimingSession, passings: Sequence[Passing]) -> int:
-        """Store the passings whose number the session lacks; return how many were stored."""
+    async def add_passings(self, session: TimingSession, passings: Sequence[Passing], seq: int = 0) -> int:
+        """Store the passings whose number the session lacks, each stamped with change ``seq`` (the
+        change that records the batch); return how many were stored."""
+
+    async def passings_of_change(self, session_id: int, first: int, last: int, seq: int) -> list[StoredPassing]:
+        """The passings that change ``seq`` stored in a session, numbered ``first``..``last``, by number."""
 
     async def session_span(self, session_id: int) -> tuple[int | None, int | None]: ...
 

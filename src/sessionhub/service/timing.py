@@ -8,7 +8,7 @@ change per touched object -> commit -> publish. Each method first checks the key
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sessionhub.core import timing
 from sessionhub.core.access import Key, Operation, authorize
@@ -21,6 +21,7 @@ from sessionhub.core.errors import (
     SessionsNotFound,
 )
 from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, TimingSession
+from sessionhub.service import snapshots
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
 
 ID_BYTES = 32
@@ -129,12 +130,15 @@ class TimingService:
             device = await self._device(uow, key, deviceid)
             active = await uow.timing.active_session(device.id)
             if active is not None:
-                seq = await uow.accounts.append_change(key.account_id, timing_session_topic(active.token), now)
+                closed = snapshots.timing(replace(active, closed_ms=now))
+                seq = await uow.accounts.append_change(key.account_id, timing_session_topic(active.token), now, closed)
                 await uow.timing.close_session(active.id, now, seq)
             session = timing.new_session(device, alias or "", self._ids.hex_token(ID_BYTES), now)
-            seq = await uow.accounts.append_change(key.account_id, timing_session_topic(session.token), now)
-            await uow.timing.insert_session(timing.replace_seq(session, seq))
-            seq = await uow.accounts.append_change(key.account_id, device_topic(deviceid), now)
+            seq = await uow.accounts.append_change(key.account_id, timing_session_topic(session.token), now,
+                                                   snapshots.timing(session))
+            session = await uow.timing.insert_session(timing.replace_seq(session, seq))
+            seq = await uow.accounts.append_change(key.account_id, device_topic(deviceid), now,
+                                                   snapshots.timing(session))
             await uow.timing.touch_device(device.id, now, seq)
         await self._live.catch_up()
         return session.token
@@ -149,9 +153,10 @@ class TimingService:
                 raise SessionNotFound("Session not found", token)
             if not session.active:
                 return
-            seq = await uow.accounts.append_change(key.account_id, timing_session_topic(token), now)
+            closed = snapshots.timing(replace(session, closed_ms=now))
+            seq = await uow.accounts.append_change(key.account_id, timing_session_topic(token), now, closed)
             await uow.timing.close_session(session.id, now, seq)
-            seq = await uow.accounts.append_change(key.account_id, device_topic(session.deviceid), now)
+            seq = await uow.accounts.append_change(key.account_id, device_topic(session.deviceid), now, closed)
             await uow.timing.touch_device(session.device_id, now, seq)
         await self._live.catch_up()
 
@@ -211,7 +216,9 @@ class TimingService:
             session = await uow.timing.session(key.account_id, token)
             batch = timing.prepare_batch(session, token, passings)
             assert session is not None  # prepare_batch raised otherwise
-            inserted = await uow.timing.add_passings(session, batch.passings)
+            seq = await uow.accounts.next_seq()  # the passings carry the seq of the change that records them
+            inserted = await uow.timing.add_passings(session, batch.passings, seq)
+            snapshot = None
             if inserted:
                 first: int | None
                 last: int | None
@@ -220,9 +227,13 @@ class TimingService:
                     last = batch.last_ms if session.last_ms is None else max(session.last_ms, batch.last_ms)
                 else:  # some numbers were stored before: their times must not count twice
                     first, last = await uow.timing.session_span(session.id)
-                seq = await uow.accounts.append_change(key.account_id, timing_session_topic(token), now)
+                numbers = [p.num_passing for p in batch.passings]
+                snapshot = snapshots.timing(replace(session, passings=session.passings + inserted, first_ms=first,
+                                                    last_ms=last), min(numbers), max(numbers))
+                if await uow.accounts.append_change(key.account_id, timing_session_topic(token), now, snapshot) != seq:
+                    raise RuntimeError("the change log handed out another seq than next_seq announced")
                 await uow.timing.set_session_counts(session.id, session.passings + inserted, first, last, seq)
-            seq = await uow.accounts.append_change(key.account_id, device_topic(session.deviceid), now)
+            seq = await uow.accounts.append_change(key.account_id, device_topic(session.deviceid), now, snapshot)
             await uow.timing.touch_device(session.device_id, now, seq)
         await self._live.catch_up()
         return Recorded(inserted, len(passings) - inserted)

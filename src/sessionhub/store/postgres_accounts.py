@@ -78,22 +78,67 @@ class PgAccounts:
         )
         return rowcount(status)
 
-    async def append_change(self, account_id: int, topic: str, now_ms: int) -> int:
+    async def append_change(self, account_id: int, topic: str, now_ms: int, data: bytes | None = None) -> int:
         """Append a change and return its seq (see the module docstring for why it cannot be skipped)."""
         seq = int(await self._db.fetchval(
             "WITH next AS (UPDATE change_counter SET last_seq = last_seq + 1 RETURNING last_seq)"
-            " INSERT INTO changes (seq, account_id, topic, at_ms) SELECT last_seq, $1, $2, $3 FROM next"
+            " INSERT INTO changes (seq, account_id, topic, at_ms, data) SELECT last_seq, $1, $2, $3, $4 FROM next"
             " RETURNING seq",
-            account_id, topic, now_ms,
+            account_id, topic, now_ms, data,
         ))
         self.max_seq = max(self.max_seq, seq)
         return seq
 
+    async def next_seq(self) -> int:
+        """The seq the next ``append_change`` of this unit of work returns: locks the counter row now
+        (as that append would) so no other transaction can take it first."""
+        return int(await self._db.fetchval("SELECT last_seq + 1 FROM change_counter FOR UPDATE"))
+
     async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         rows = await self._db.fetch(
-            "SELECT seq, account_id, topic FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
+            "SELECT seq, account_id, topic, data FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
         )
-        return [Change(r[0], r[1], r[2]) for r in rows]
+        return [Change(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def last_seq(self) -> int:
         return int(await self._db.fetchval("SELECT last_seq FROM change_counter"))
+
+    # a topic's history (live/: ETags and resumed streams); COLLATE "C" matches changes_by_topic --
+
+    async def last_change_seq(self, account_id: int, topic: str) -> int:
+        """The seq of the account's latest change of ``topic`` (of any topic under it when it ends
+        with ``/``); 0 for none."""
+        if topic.endswith("/"):
+            found = await self._db.fetchval(
+                'SELECT max(seq) FROM changes WHERE account_id = $1 AND topic COLLATE "C" >= $2'
+                ' AND topic COLLATE "C" < $3', account_id, topic, topic[:-1] + "0",
+            )
+        else:
+            found = await self._db.fetchval(
+                'SELECT seq FROM changes WHERE account_id = $1 AND topic COLLATE "C" = $2 ORDER BY seq DESC LIMIT 1',
+                account_id, topic,
+            )
+        return int(found or 0)
+
+    async def changes_of(self, account_id: int, topic: str, after: int, limit: int = 100) -> list[Change]:
+        """The account's changes of ``topic`` (or under it, ending with ``/``) after ``after``, by seq."""
+        if topic.endswith("/"):
+            rows = await self._db.fetch(
+                'SELECT seq, account_id, topic, data FROM changes WHERE account_id = $1 AND topic COLLATE "C" >= $2'
+                ' AND topic COLLATE "C" < $3 AND seq > $4 ORDER BY seq LIMIT $5',
+                account_id, topic, topic[:-1] + "0", after, limit,
+            )
+        else:
+            rows = await self._db.fetch(
+                'SELECT seq, account_id, topic, data FROM changes WHERE account_id = $1 AND topic COLLATE "C" = $2'
+                " AND seq > $3 ORDER BY seq LIMIT $4", account_id, topic, after, limit,
+            )
+        return [Change(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def change_at(self, account_id: int, topic: str, seq: int) -> Change | None:
+        """The account's latest change of the exact ``topic`` at or before ``seq``."""
+        r = await self._db.fetchrow(
+            'SELECT seq, account_id, topic, data FROM changes WHERE account_id = $1 AND topic COLLATE "C" = $2'
+            " AND seq <= $3 ORDER BY seq DESC LIMIT 1", account_id, topic, seq,
+        )
+        return None if r is None else Change(r[0], r[1], r[2], r[3])

@@ -41,8 +41,8 @@ PASSINGS_IN = (
 by every commit."""
 _INSERT_PASSINGS = (
     "WITH moved AS (DELETE FROM passings_in RETURNING *)"
-    " INSERT INTO passings (session_id, device_id, num_passing, ts_ms, bib, chip, participant_id, latitude,"
-    " longitude, status, timezone, gender) SELECT $1, $2, * FROM moved"
+    " INSERT INTO passings (session_id, device_id, seq, num_passing, ts_ms, bib, chip, participant_id, latitude,"
+    " longitude, status, timezone, gender) SELECT $1, $2, $3, * FROM moved"
     " ON CONFLICT (session_id, num_passing) DO NOTHING"
 )
 _LOW, _HIGH = -(2**62), 2**62
@@ -176,16 +176,25 @@ class PgTiming:
 
     # passings ---------------------------------------------------------------------------------
 
-    async def add_passings(self, session: TimingSession, passings: Sequence[Passing]) -> int:
-        """Store the passings whose number the session lacks; return how many were stored.
+    async def add_passings(self, session: TimingSession, passings: Sequence[Passing], seq: int = 0) -> int:
+        """Store the passings whose number the session lacks, stamped with change ``seq``; return how
+        many were stored.
 
         Only inside a unit of work. The batch is COPYed (binary) into the connection's staging
         table, then moved out of it (``DELETE ... RETURNING``) by one ``INSERT ... ON CONFLICT DO
         NOTHING``: about 1.4x the rate of ``INSERT ... SELECT FROM unnest(arrays)`` here (docs/postgres.md).
         """
         await self._db.copy_in("passings_in", passings)
-        status = await self._db.execute(_INSERT_PASSINGS, session.id, session.device_id)
+        status = await self._db.execute(_INSERT_PASSINGS, session.id, session.device_id, seq)
         return rowcount(status)
+
+    async def passings_of_change(self, session_id: int, first: int, last: int, seq: int) -> list[StoredPassing]:
+        """The passings change ``seq`` stored in a session, numbered ``first``..``last``, by number."""
+        rows = await self._db.fetch(
+            f"{_PASSING_SELECT} WHERE p.session_id = $1 AND p.num_passing >= $2 AND p.num_passing <= $3"
+            " AND p.seq = $4 ORDER BY p.num_passing", session_id, first, last, seq,
+        )
+        return [_passing(r) for r in rows]
 
     async def session_span(self, session_id: int) -> tuple[int | None, int | None]:
         row = await self._db.fetchrow("SELECT min(ts_ms), max(ts_ms) FROM passings WHERE session_id = $1", session_id)

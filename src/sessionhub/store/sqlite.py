@@ -97,22 +97,70 @@ class SqliteAccounts:
         )
         return cur.rowcount
 
-    async def append_change(self, account_id: int, topic: str, now_ms: int) -> int:
+    async def append_change(self, account_id: int, topic: str, now_ms: int, data: bytes | None = None) -> int:
         """Append a change and return its seq, the next value of the global sequence."""
         cur = self._c.execute(
-            "INSERT INTO changes (account_id, topic, at_ms) VALUES (?, ?, ?)", (account_id, topic, now_ms)
+            "INSERT INTO changes (account_id, topic, at_ms, data) VALUES (?, ?, ?, ?)",
+            (account_id, topic, now_ms, data),
         )
         return cur.lastrowid or 0
 
+    async def next_seq(self) -> int:
+        """The seq the next ``append_change`` of this unit of work returns (the writer is alone)."""
+        row = self._c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return int(row[0] if row is not None else 0) + 1
+
     async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         rows = self._c.execute(
-            "SELECT seq, account_id, topic FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            "SELECT seq, account_id, topic, data FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         ).fetchall()
         return [Change(*r) for r in rows]
 
     async def last_seq(self) -> int:
         row = self._c.execute("SELECT max(seq) FROM changes").fetchone()
         return int(row[0] or 0)
+
+    # a topic's history (live/: ETags and resumed streams) ---------------------------------------
+
+    async def last_change_seq(self, account_id: int, topic: str) -> int:
+        """The seq of the account's latest change of ``topic`` (of any topic under it when it ends
+        with ``/``); 0 for none."""
+        if topic.endswith("/"):
+            row = self._c.execute(
+                "SELECT max(seq) FROM changes WHERE account_id = ? AND topic >= ? AND topic < ?",
+                (account_id, topic, topic[:-1] + "0"),  # "0" is the character after "/"
+            ).fetchone()
+        else:
+            row = self._c.execute(
+                "SELECT seq FROM changes WHERE account_id = ? AND topic = ? ORDER BY seq DESC LIMIT 1",
+                (account_id, topic),
+            ).fetchone()
+        return int(row[0] or 0) if row is not None else 0
+
+    async def changes_of(self, account_id: int, topic: str, after: int, limit: int = 100) -> list[Change]:
+        """The account's changes of ``topic`` (or under it, ending with ``/``) after ``after``, by seq."""
+        if topic.endswith("/"):
+            rows = self._c.execute(
+                "SELECT seq, account_id, topic, data FROM changes WHERE account_id = ? AND topic >= ? AND topic < ?"
+                " AND seq > ? ORDER BY seq LIMIT ?",
+                (account_id, topic, topic[:-1] + "0", after, limit),
+            ).fetchall()
+        else:
+            rows = self._c.execute(
+                "SELECT seq, account_id, topic, data FROM changes WHERE account_id = ? AND topic = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (account_id, topic, after, limit),
+            ).fetchall()
+        return [Change(*r) for r in rows]
+
+    async def change_at(self, account_id: int, topic: str, seq: int) -> Change | None:
+        """The account's latest change of the exact ``topic`` at or before ``seq``."""
+        row = self._c.execute(
+            "SELECT seq, account_id, topic, data FROM changes WHERE account_id = ? AND topic = ? AND seq <= ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (account_id, topic, seq),
+        ).fetchone()
+        return None if row is None else Change(*row)
 
 
 class SqliteUnitOfWork:

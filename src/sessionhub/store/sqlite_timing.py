@@ -140,16 +140,28 @@ class SqliteTiming:
 
     # passings ---------------------------------------------------------------------------------
 
-    async def add_passings(self, session: TimingSession, passings: Sequence[Passing]) -> int:
-        """Store the passings whose number the session lacks; return how many were stored."""
+    async def add_passings(self, session: TimingSession, passings: Sequence[Passing], seq: int = 0) -> int:
+        """Store the passings whose number the session lacks, stamped with change ``seq``; return how
+        many were stored."""
         before = self._c.total_changes
         sid, did = session.id, session.device_id
         self._c.executemany(
-            "INSERT OR IGNORE INTO passings (session_id, device_id, num_passing, ts_ms, bib, chip, participant_id,"
-            " latitude, longitude, status, timezone, gender) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(sid, did, *p) for p in passings],
+            "INSERT OR IGNORE INTO passings (session_id, device_id, seq, num_passing, ts_ms, bib, chip, participant_id,"
+            " latitude, longitude, status, timezone, gender) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(sid, did, seq, *p) for p in passings],
         )
         return self._c.total_changes - before
+
+    async def passings_of_change(self, session_id: int, first: int, last: int, seq: int) -> list[StoredPassing]:
+        """The passings change ``seq`` stored in a session, numbered ``first``..``last``, by number."""
+        rows = self._c.execute(
+            f"SELECT {_PASSING_COLS} FROM passings p JOIN timing_sessions s ON s.id = p.session_id"
+            " JOIN devices d ON d.id = p.device_id"
+            " WHERE p.session_id = ? AND p.num_passing >= ? AND p.num_passing <= ? AND p.seq = ?"
+            " ORDER BY p.num_passing",
+            (session_id, first, last, seq),
+        ).fetchall()
+        return [_passing(r) for r in rows]
 
     async def session_span(self, session_id: int) -> tuple[int | None, int | None]:
         """Earliest and latest passing time stored in a session."""

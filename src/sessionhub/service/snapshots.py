@@ -1,0 +1,48 @@
+"""Change snapshots: the ``data`` a service stores with a change, so streams can replay it.
+
+A stream resumed with ``Last-Event-ID`` must deliver every change it missed exactly once, and the
+current rows only show the latest state (a parking session that started and ended while the client
+was away shows only "ended"). So each change of an object a stream follows carries the object as it
+was right after the change, encoded here (msgspec JSON of the core dataclass), written in the same
+unit of work as the change and the rows. Passings are not copied: a timing change names the range
+of numbers its batch stored, and the passing rows carry the change's seq (``passings.seq``).
+
+Which changes carry what (docs/live.md):
+
+- ``parking/session/<id>`` and the ``parking/location/<id>`` change made with it: the ParkingSession.
+- ``timing/session/<token>`` and the ``timing/device/<id>`` change made with it: a TimingChange (the
+  TimingSession, and ``first``/``last`` of the passings batch when the change stored passings).
+- Anything else, and deletions: None.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from sessionhub.core.parking import ParkingSession
+from sessionhub.core.timing import TimingSession
+
+_encode = msgspec.json.Encoder().encode
+
+
+class TimingChange(msgspec.Struct, frozen=True):
+    session: TimingSession
+    first: int | None = None
+    """Lowest ``num_passing`` the change stored (None: it stored no passings)."""
+    last: int | None = None
+
+
+def parking(session: ParkingSession) -> bytes:
+    return _encode(session)
+
+
+def read_parking(data: bytes) -> ParkingSession:
+    return msgspec.json.decode(data, type=ParkingSession)
+
+
+def timing(session: TimingSession, first: int | None = None, last: int | None = None) -> bytes:
+    return _encode(TimingChange(session, first, last))
+
+
+def read_timing(data: bytes) -> TimingChange:
+    return msgspec.json.decode(data, type=TimingChange)
