@@ -19,16 +19,24 @@ import pytest
 from sessionhub.config import Settings
 from sessionhub.http import create_app
 from sessionhub.runtime import Runtime, build
+from tests import pg
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'sessionhub.db'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of every store: every in-process test runs on SQLite and on PostgreSQL
+    (a fresh schema on the test server; skipped, or failed with SESSIONHUB_REQUIRE_PG=1, without one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sessionhub.db'}"
+        return
+    async with pg.fresh_schema("app") as url:
+        yield url
 
 
 @pytest.fixture
 async def runtime(db_url: str) -> AsyncIterator[Runtime]:
     rt = build(Settings(db=db_url))
+    await rt.store.apply_migrations()
     await rt.start()
     try:
         yield rt
