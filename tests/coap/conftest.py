@@ -35,6 +35,7 @@ class Coap:
 @pytest.fixture
 async def coap(db_url: str) -> AsyncIterator[Coap]:
     rt = build(Settings(db=db_url, coap="127.0.0.1:0"))
+    await rt.store.apply_migrations()
     await rt.start()
     assert rt.coap is not None
     client = await aiocoap.Context.create_client_context()
