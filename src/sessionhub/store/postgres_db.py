@@ -86,6 +86,22 @@ class Db:
         except LOST as exc:
             raise unavailable(exc) from exc
 
+    async def copy_unless_duplicate(
+        self, table: str, columns: Sequence[str], records: Sequence[Sequence[object]]
+    ) -> bool:
+        """COPY ``records`` into ``table`` inside a savepoint. False, with nothing written, when a unique
+        constraint refused a row (the caller then takes a slower path that skips duplicates).
+
+        Only on a connection inside a transaction (a unit of work)."""
+        try:
+            async with self._x.transaction():  # nested: a savepoint, so a refusal keeps the transaction
+                await self._x.copy_records_to_table(table, records=records, columns=columns)
+        except asyncpg.UniqueViolationError:
+            return False
+        except LOST as exc:
+            raise unavailable(exc) from exc
+        return True
+
 
 RETRY_PAUSES = (0.02, 0.1)
 """Pauses before the retries of a read, and of opening a transaction, that hit a dropped connection."""
