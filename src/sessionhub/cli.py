@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from types import FrameType
 from typing import TypeVar
 
 from sessionhub import config
@@ -69,6 +70,16 @@ def _coap_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     )
 
 
+def raise_fd_limit() -> None:
+    """Lift the soft limit on open files to the hard one (best effort: thousands of streams)."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -82,9 +93,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 signal.signal(sig, self.handle_exit)
             yield
 
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn waits for open responses before it stops: end the streams and long-polls now
+            with contextlib.suppress(RuntimeError):  # no loop yet
+                asyncio.get_running_loop().call_soon_threadsafe(runtime.hub.close_all)
+
     from sessionhub.http import create_app
 
     settings = _coap_settings(args, _settings(args))
+    raise_fd_limit()  # every SSE subscriber holds a socket
     host, port = host_port(settings.http, "http")
     runtime = build(settings)
     asyncio.run(runtime.store.preflight())  # refuse an unmigrated shared database before binding

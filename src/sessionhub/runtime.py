@@ -80,6 +80,7 @@ class Runtime:
         self.hub.watch(coap.on_change)
 
     async def stop(self) -> None:
+        self.hub.close_all()  # end streams and long-polls first
         if self.coap is not None:
             await self.coap.stop()
         for task in self._tasks:

@@ -13,6 +13,7 @@ from sessionhub.core.errors import SessionhubError, lookup
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastLane
 from sessionhub.http.parking import ParkingApi
+from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
 
 if TYPE_CHECKING:
@@ -36,8 +37,9 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         finally:
             await runtime.stop()
 
-    timing = TimingApi(runtime.access, runtime.timing, runtime.hub)
-    parking = ParkingApi(runtime.access, runtime.parking, runtime.hub)
+    streams = Streams(runtime.hub, runtime.store, runtime.timing, runtime.parking)
+    timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams)
+    parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)
     routes = [
         Mount("/v0", app=timing.app()),
         Mount("/v1/access/parking", app=parking.app()),

@@ -26,6 +26,8 @@ from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastHandler, query_param
+from sessionhub.http.sse import EventStream
+from sessionhub.http.streams import Options, Streams
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.parking import MAX_LIST, ParkingService
@@ -79,6 +81,11 @@ def _sessions(found: list[ParkingSession]) -> Response:
     return json([wire.session_out(s) for s in found])
 
 
+def _options(request: Request) -> Options:
+    return Options.parse(request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
+                         request.query_params.get("patch"))
+
+
 def _user_sessions(request: Request) -> list[str]:
     return [parking_locations_prefix()]  # every session change also changes its location
 
@@ -92,8 +99,8 @@ def _session(request: Request) -> list[str]:
 
 
 class ParkingApi:
-    def __init__(self, access: AccessService, parking: ParkingService, hub: ChangeHub) -> None:
-        self.access, self.parking, self.hub = access, parking, hub
+    def __init__(self, access: AccessService, parking: ParkingService, hub: ChangeHub, streams: Streams) -> None:
+        self.access, self.parking, self.hub, self.streams = access, parking, hub, streams
 
     async def key(self, request: Request) -> Key | None:
         return await self.access.authenticate(request.query_params.get("access_key"))
@@ -117,6 +124,15 @@ class ParkingApi:
         location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
         payload = await self.parking.session_body(await self.key(request), location_id, session_id, _session_body)
         return Response(payload, media_type=JSON)
+
+    async def session_stream(self, request: Request) -> EventStream:
+        location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
+        return await self.streams.parking_session(await self.key(request), location_id, session_id,
+                                                  _options(request))
+
+    async def location_stream(self, request: Request) -> EventStream:
+        return await self.streams.location(await self.key(request), path_id(request, "location_id"),
+                                           _options(request))
 
     async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's GET of one session (see http/fastpath.py)."""
@@ -183,6 +199,8 @@ class ParkingApi:
             Route("/{location_id}/session", get(self.location_sessions, self.key, _location), methods=["GET"]),
             Route("/{location_id}/session", self.create_session, methods=["POST"]),
             Route("/{location_id}/session/{session_id}", get(self.session, self.key, _session), methods=["GET"]),
+            Route("/{location_id}/session/{session_id}/stream", self.session_stream, methods=["GET"]),
+            Route("/{location_id}/stream", self.location_stream, methods=["GET"]),
             Route("/{location_id}/session/{session_id}/end", self.end_session, methods=["PUT"]),
             Route("/{location_id}/gate/scan", self.scan, methods=["POST"]),
         ]

@@ -24,6 +24,8 @@ from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastHandler, header
+from sessionhub.http.sse import EventStream
+from sessionhub.http.streams import Options, Streams
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.timing import TimingService
@@ -49,6 +51,11 @@ def hex_id(value: str, name: str) -> str:
     return value.upper()
 
 
+def _options(request: Request) -> Options:
+    return Options.parse(request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
+                         request.query_params.get("patch"))
+
+
 def _devices(request: Request) -> list[str]:
     return [timing_devices_prefix()]
 
@@ -62,8 +69,8 @@ def _session(request: Request) -> list[str]:
 
 
 class TimingApi:
-    def __init__(self, access: AccessService, timing: TimingService, hub: ChangeHub) -> None:
-        self.access, self.timing, self.hub = access, timing, hub
+    def __init__(self, access: AccessService, timing: TimingService, hub: ChangeHub, streams: Streams) -> None:
+        self.access, self.timing, self.hub, self.streams = access, timing, hub, streams
 
     async def key(self, request: Request) -> Key | None:
         headers = request.headers
@@ -164,6 +171,26 @@ class TimingApi:
             "passings": [wire.passing_out(p) for p in got.passings],
         })
 
+    # streams (http/streams.py) ------------------------------------------------------------------
+
+    async def stream_key(self, request: Request) -> Key | None:
+        """The key of a stream: as for every call, or in ``?api_key=`` (a browser's EventSource cannot
+        set headers)."""
+        headers = request.headers
+        return await self.access.authenticate(
+            headers.get("api_key") or headers.get("x-api-key") or request.query_params.get("api_key"))
+
+    async def session_stream(self, request: Request) -> EventStream:
+        token = hex_id(request.path_params["token"], "token_session")
+        return await self.streams.timing_session(await self.stream_key(request), token, _options(request))
+
+    async def device2_stream(self, request: Request) -> EventStream:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        token = request.query_params.get("token_session") or None
+        return await self.streams.device2(
+            await self.stream_key(request), deviceid, None if token is None else hex_id(token, "token_session"),
+            query_int(request, "last"), _options(request))
+
     async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's ``GET /v0/sessions/{token}`` (see http/fastpath.py)."""
         token = match[1].upper()
@@ -190,10 +217,12 @@ class TimingApi:
             Route("/sessions/device/{deviceid}", get(self.sessions_of_device, self.key, _device), methods=["GET"]),
             Route("/sessions/device/{deviceid}/active", get(self.active_session, self.key, _device), methods=["GET"]),
             Route("/sessions/{token}", get(self.session, self.key, _session), methods=["GET"]),
+            Route("/sessions/{token}/stream", self.session_stream, methods=["GET"]),
             Route("/passings", self.record_passings, methods=["POST"]),
             Route("/passings/session/{token}", get(self.passings_of_session, self.key, _session), methods=["GET"]),
             Route("/passings/device/{deviceid}", get(self.passings_of_device, self.key, _device), methods=["GET"]),
             Route("/passings/device2/{deviceid}", get(self.resume_device, self.key, _device), methods=["GET"]),
+            Route("/passings/device2/{deviceid}/stream", self.device2_stream, methods=["GET"]),
         ]
         return ErrorBoundary(Router(routes), render_error)
 

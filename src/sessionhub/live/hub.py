@@ -122,6 +122,7 @@ class ChangeHub:
         self._versions: dict[str, int] = {}
         self._epoch = 0
         self._subscribers: dict[str, set[Subscription]] = {}
+        self.closing = False
 
     async def start(self) -> None:
         """Begin at the log's end: what was committed before is already in the store's rows."""
@@ -163,6 +164,9 @@ class ChangeHub:
     def subscribe(self, account_id: int, topics: Iterable[str]) -> Subscription:
         """An inbox for the account's changes of ``topics`` (prefixes end with ``/``) from now on."""
         sub = Subscription(self, tuple(_key(account_id, t) for t in topics))
+        if self.closing:
+            sub.closed = True
+            return sub
         for key in sub.keys:
             self._subscribers.setdefault(key, set()).add(sub)
         return sub
@@ -174,6 +178,14 @@ class ChangeHub:
                 subs.discard(sub)
                 if not subs:
                     del self._subscribers[key]
+
+    def close_all(self) -> None:
+        """Close every subscription, now and from now on: streams and long-polls end, so a server
+        that is stopping is not held open by its subscribers."""
+        self.closing = True
+        for subs in list(self._subscribers.values()):
+            for sub in list(subs):
+                sub.close()
 
     @property
     def subscriber_count(self) -> int:

@@ -30,6 +30,9 @@ class TimingChange(msgspec.Struct, frozen=True):
     first: int | None = None
     """Lowest ``num_passing`` the change stored (None: it stored no passings)."""
     last: int | None = None
+    batch: int = 0
+    """The seq the stored passings carry (that of the session's change; the device's change made
+    with it has the next seq)."""
 
 
 def parking(session: ParkingSession) -> bytes:
@@ -40,8 +43,8 @@ def read_parking(data: bytes) -> ParkingSession:
     return msgspec.json.decode(data, type=ParkingSession)
 
 
-def timing(session: TimingSession, first: int | None = None, last: int | None = None) -> bytes:
-    return _encode(TimingChange(session, first, last))
+def timing(session: TimingSession, first: int | None = None, last: int | None = None, batch: int = 0) -> bytes:
+    return _encode(TimingChange(session, first, last, batch))
 
 
 def read_timing(data: bytes) -> TimingChange:

@@ -229,7 +229,7 @@ class TimingService:
                     first, last = await uow.timing.session_span(session.id)
                 numbers = [p.num_passing for p in batch.passings]
                 snapshot = snapshots.timing(replace(session, passings=session.passings + inserted, first_ms=first,
-                                                    last_ms=last), min(numbers), max(numbers))
+                                                    last_ms=last), min(numbers), max(numbers), seq)
                 if await uow.accounts.append_change(key.account_id, timing_session_topic(token), now, snapshot) != seq:
                     raise RuntimeError("the change log handed out another seq than next_seq announced")
                 await uow.timing.set_session_counts(session.id, session.passings + inserted, first, last, seq)

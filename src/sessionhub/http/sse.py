@@ -1,0 +1,198 @@
+"""Server-Sent Events: one ASGI response that follows a feed of changes (see docs/live.md).
+
+Wire format (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+
+- every event that reflects a change carries ``id: <seq>`` of that change; a client that reconnects
+  with ``Last-Event-ID: <seq>`` (browsers send it by themselves) gets every later change exactly
+  once, read back from the store's change log, then follows live;
+- a comment line (``: hb``) every ``HEARTBEAT_S`` seconds of silence keeps proxies and NATs open and
+  lets either side notice a dead peer;
+- ``retry: 1000`` at the start asks browsers to reconnect after one second.
+
+Plain mode sends each change's document as it is. Patch mode (``?patch=1``) sends ``event: data``
+with the full document first, then ``event: patch`` with an RFC 6902 JSON Patch (made by the
+``jsonpatch`` library) that turns the previous document into the new one. When the object is
+deleted the stream sends ``event: deleted`` and ends.
+
+A stream holds one hub subscription and one small task that waits for the client's disconnect;
+both end with the response, whichever side ends it. Stream steps of one change are computed once
+and shared by every subscriber of that change (``Memo``), so a change fans out to a thousand
+streams at the cost of a thousand socket writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jsonpatch
+import msgspec
+from starlette.types import Receive, Scope, Send
+
+from sessionhub.core.changes import Change
+from sessionhub.core.errors import SessionhubError
+from sessionhub.http.conditional import watching_disconnect
+from sessionhub.live.hub import ChangeHub, Subscription
+from sessionhub.service.ports import Repos
+
+log = logging.getLogger("sessionhub.http")
+
+HEARTBEAT_S = 15.0
+BACKLOG_PAGE = 100
+_encode = msgspec.json.Encoder().encode
+_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # tell a reverse proxy not to buffer the stream
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one change means to a feed."""
+
+    data: bytes
+    """The plain-mode event's data (one line of JSON)."""
+    merge: Callable[[Any], Any]
+    """Patch mode: the previous document -> the new one (must not mutate its argument)."""
+    event: str | None = None
+    """The plain-mode event name (None: a default ``message`` event)."""
+    gone: bool = False
+    """The object was deleted: send ``event: deleted`` and end."""
+
+
+GONE = Step(b"{}", lambda doc: doc, "deleted", gone=True)
+
+
+class Feed(Protocol):
+    """One stream's view of the change log: a topic, a first document, and a step per change."""
+
+    kind: str
+    account_id: int
+    topic: str
+
+    async def snapshot(self) -> list[tuple[str | None, Any]]:
+        """The current state as events (name, document); usually one. Read without any change of the
+        topic slipping in (see ``stable_snapshot``)."""
+
+    async def step(self, change: Change) -> Step | None:
+        """What ``change`` of the topic sends; None for nothing (the change still counts as seen)."""
+
+    async def base(self, seq: int) -> Any | None:
+        """Patch mode, resuming after ``seq``: the document the client holds, or None when it cannot
+        be rebuilt (a list): the stream then starts over with a full document."""
+
+
+class Memo:
+    """Steps by (feed kind, topic, seq), shared by every stream of one process (bounded, FIFO)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._steps: dict[tuple[str, str, int], Step | None] = {}
+
+    async def step(self, feed: Feed, change: Change) -> Step | None:
+        key = (feed.kind, feed.topic, change.seq)
+        if key in self._steps:
+            return self._steps[key]
+        step = await feed.step(change)
+        if len(self._steps) >= self._size:
+            del self._steps[next(iter(self._steps))]
+        self._steps[key] = step
+        return step
+
+
+def frame(data: bytes, seq: int | None = None, event: str | None = None) -> bytes:
+    head = b"" if seq is None else b"id: %d\n" % seq
+    if event is not None:
+        head += b"event: " + event.encode() + b"\n"
+    return head + b"data: " + data + b"\n\n"
+
+
+async def stable_snapshot(reads: Repos, feed: Feed) -> tuple[int, list[tuple[str | None, Any]]]:
+    """``feed.snapshot()`` and the seq it reflects: the topic's latest change, read before and after
+    (a change committed in between would be both in the document and replayed)."""
+    accounts = reads.accounts
+    for _ in range(5):
+        seq = await accounts.last_change_seq(feed.account_id, feed.topic)
+        events = await feed.snapshot()
+        if await accounts.last_change_seq(feed.account_id, feed.topic) == seq:
+            return seq, events
+    return seq, events  # a very busy topic: an event may repeat, none is lost
+
+
+class EventStream:
+    """The ASGI response of one stream. ``last_id``: resume after that seq; ``patch``: JSON Patch mode."""
+
+    def __init__(self, hub: ChangeHub, reads: Repos, memo: Memo, feed: Feed, last_id: int | None,
+                 patch: bool) -> None:
+        self.hub, self.reads, self.memo, self.feed = hub, reads, memo, feed
+        self.last_id, self.patch = last_id, patch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        feed = self.feed
+        sub = self.hub.subscribe(feed.account_id, (feed.topic,))
+        async with watching_disconnect(receive, sub):
+            await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+            try:
+                await self._run(sub, send)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except (OSError, SessionhubError) as exc:  # the client left mid-write, or the store went away
+                log.info("stream %s ended: %r", feed.topic, exc)
+
+    async def _write(self, send: Send, chunk: bytes) -> None:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def _run(self, sub: Subscription, send: Send) -> None:
+        feed, patch = self.feed, self.patch
+        await self._write(send, b"retry: 1000\n\n")
+        doc: Any = None
+        backlog = self.last_id is not None
+        if backlog and patch:
+            assert self.last_id is not None
+            doc = await feed.base(self.last_id)
+            backlog = doc is not None
+        if backlog:
+            assert self.last_id is not None
+            cursor = self.last_id
+        else:
+            cursor, events = await stable_snapshot(self.reads, feed)
+            for n, (name, body) in enumerate(events):
+                seq = cursor if n == len(events) - 1 else None  # only a complete snapshot is resumable
+                if patch:
+                    await self._write(send, frame(_encode(body) if doc is None else self._diff(doc, body),
+                                                  seq, "data" if doc is None else "patch"))
+                    doc = body
+                else:
+                    await self._write(send, frame(_encode(body), seq, name))
+        while not sub.closed:
+            if backlog or sub.overflowed:
+                sub.take()  # the log holds them too
+                changes = await self.reads.accounts.changes_of(feed.account_id, feed.topic, cursor, BACKLOG_PAGE)
+                backlog = len(changes) == BACKLOG_PAGE
+            else:
+                changes = [c for c in sub.take() if c.seq > cursor]
+            for change in changes:
+                step = await self.memo.step(feed, change)
+                cursor = change.seq
+                if step is None:
+                    continue
+                if step.gone:
+                    await self._write(send, frame(step.data, cursor, step.event))
+                    return
+                if not patch:
+                    await self._write(send, frame(step.data, cursor, step.event))
+                    continue
+                new = step.merge(doc)
+                ops = self._diff(doc, new)
+                doc = new
+                if ops != b"[]":
+                    await self._write(send, frame(ops, cursor, "patch"))
+            if not backlog and not sub.ready and not await sub.wait(HEARTBEAT_S):
+                await self._write(send, b": hb\n\n")
+
+    @staticmethod
+    def _diff(old: Any, new: Any) -> bytes:
+        return _encode(jsonpatch.make_patch(old, new).patch)
+
