@@ -87,7 +87,7 @@ def decode(payload: bytes, into: type[T]) -> T:
         return decoder.decode(payload or b"{}")  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec reports bad UTF-8 in a string as the latter
         raise InvalidInput("malformed JSON") from None
 
 
