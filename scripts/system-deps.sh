@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v coap-client >/dev/null 2>&1 || need_apt+=(libcoap3-bin)
+# Debian names the binary coap-client-notls (and -gnutls, -openssl); tests/coap finds either name.
+command -v coap-client >/dev/null 2>&1 || command -v coap-client-notls >/dev/null 2>&1 || need_apt+=(libcoap3-bin)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
