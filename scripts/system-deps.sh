@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks drive but pip cannot bring: libcoap's coap-client,
-# wrk, and node's `coap` package (into tests/node). Each is installed only when missing.
+# wrk, curl, chromium with its driver, and node's `coap` package (into tests/node). Each is
+# installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,11 @@ need_apt=()
 command -v coap-client >/dev/null 2>&1 || command -v coap-client-notls >/dev/null 2>&1 || need_apt+=(libcoap3-bin)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# SSE clients of tests/live: curl -N, and a browser's EventSource in headless Chromium (driven
+# through Debian's chromedriver, so nothing is downloaded at test time).
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

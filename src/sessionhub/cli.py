@@ -9,6 +9,8 @@
                  [--increment-minutes 15] [--daily-max AMOUNT]   prints the new location id
     sessionhub locations list --account NAME
     sessionhub demo                                      seed a demo account; print a key and curl lines
+    sessionhub streamrank URL [--seconds N] [--interval S] [--header 'NAME: VALUE' ...]
+                 poll URL and stream its /stream twin; print the x-streamrank block (YAML)
 
 Exit codes: 0 success, 1 a refused request (the message says why), 2 bad usage.
 """
@@ -161,6 +163,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_streamrank(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from sessionhub import streamrank
+
+    if args.seconds <= 0 or args.interval <= 0 or args.interval > args.seconds:
+        raise ValueError("--seconds and --interval must be positive, the interval at most the period")
+    with tqdm(total=max(1, int(args.seconds / args.interval)), unit="poll", file=sys.stderr,
+              desc="streamrank", leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        try:
+            fields = streamrank.run(args.url, args.seconds, args.interval, args.header or (), progress)
+        except (OSError, RuntimeError) as exc:
+            raise ValueError(str(exc)) from exc
+    sys.stdout.write(streamrank.to_yaml(fields))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sessionhub", description="Live sessions at physical places.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -220,6 +242,14 @@ def parser() -> argparse.ArgumentParser:
     db(demo)
     demo.add_argument("--http", help=f"HOST:PORT the server will listen on (default {config.DEFAULT_HTTP})")
     demo.set_defaults(run=cmd_demo)
+
+    rank = sub.add_parser("streamrank", help="poll URL and stream its /stream twin; print the x-streamrank block")
+    rank.add_argument("url", help="a GET of this server, keys included (e.g. ...?access_key=KEY)")
+    rank.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
+    rank.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    rank.add_argument("--header", action="append", metavar="'NAME: VALUE'",
+                      help="a request header for both, e.g. 'api_key: KEY' (repeatable)")
+    rank.set_defaults(run=cmd_streamrank)
     return p
 
 

@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
-from starlette.routing import Mount, Router
+from starlette.routing import Mount, Route, Router
 
 from sessionhub.core.errors import SessionhubError, lookup
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastLane
+from sessionhub.http.page import live_page
 from sessionhub.http.parking import ParkingApi
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Mount("/v0", app=timing.app()),
         Mount("/v1/access/parking", app=parking.app()),
         Mount("/v1/users", app=parking.users_app()),
+        Route("/live", live_page, methods=["GET"]),
     ]
     app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
     return FastLane(app, [*timing.fast_routes(), *parking.fast_routes()])
