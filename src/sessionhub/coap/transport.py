@@ -20,6 +20,7 @@ import contextlib
 import ipaddress
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Iterable
 from typing import Any, cast
 
@@ -40,6 +41,8 @@ BLOCK_SZX = 6
 """Responses over 1024 bytes go out in Block2 blocks of 1024 (RFC 7959)."""
 MAX_PENDING = 1000
 """Requests being processed at once; beyond it the answer is 5.03 (the store is the bottleneck)."""
+SOCKET_BUFFER = 4 << 20
+"""Socket buffers asked for (the kernel caps them at net.core.rmem_max / wmem_max)."""
 LOOPBACK = ("127.0.0.0/8", "::1/128", "::ffff:127.0.0.0/104")
 
 _JSON_OPTIONS_BYTES = encode_options(JSON_OPTIONS)
@@ -255,6 +258,10 @@ class CoapServer:
         except BaseException:
             endpoint.close()
             raise
+        sock = transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # bursts: 1,000 observers ACK at once
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
         self.port = transport.get_extra_info("sockname")[1]
         self.endpoint = endpoint
         log.info("CoAP paging dialect on %s:%d (station of account %r)", self.host, self.port, self.account)
