@@ -307,3 +307,40 @@ async def test_errors_come_before_the_stream_in_the_dialects_shape(live: Live, k
         r = await live.http.get(url, headers=headers)
         assert r.status_code == status and "description" in r.json(), (url, r.text)
     assert live.runtime.hub.subscriber_count == 0
+
+
+# paging ----------------------------------------------------------------------------------------
+
+async def test_the_paging_station_streams_its_sessions_with_keys_for_browsers(live: Live, keys: Keys) -> None:
+    from sessionhub.core.paging import Action, Fields
+
+    paging = live.runtime.paging
+    acme = await live.runtime.store.reads.accounts.account_id("acme")
+    assert acme is not None
+    await paging.open_session(acme, 7, Fields(label="Smith"), None, None)
+    async with stream(live, "/v1/paging/stream", params={"access_key": keys.read, "patch": "1"}) as patched, \
+            stream(live, "/v1/paging/stream", headers={"api_key": keys.read}) as plain:
+        first, listing = await patched.next(), await plain.next()
+        assert listing.event == "sessions" and [s["number"] for s in listing.json()] == [7]
+        assert listing.json()[0]["label"] == "Smith" and first.json() == listing.json()
+        doc = first.json()
+        await paging.open_session(acme, 9, Fields(party_size=4), None, None)
+        await paging.update_session(acme, 7, Fields(), Action.PAGE, None)
+        await paging.update_session(acme, 9, Fields(), Action.CLEAR, None)
+        events = await plain.take(3)
+        assert [(e.event, e.json()["number"], e.json()["state"]) for e in events] == [
+            ("session", 9, "started"), ("session", 7, "paged"), ("session", 9, "cleared")]
+        assert events[2].json()["clearType"] == "STOP"
+        for _ in range(3):
+            doc = apply(doc, (await patched.next()).json())
+        current = [s.number for s in (await paging.active_sessions(acme)).sessions]
+        assert [s["number"] for s in doc] == current == [7] and doc[0]["state"] == "paged"
+    async with stream(live, "/v1/paging/stream", params={"api_key": keys.read},
+                      headers={"last-event-id": str(listing.id)}) as resumed:
+        assert [e.json()["number"] for e in await resumed.take(3)] == [9, 7, 9]
+    async with stream(live, "/v1/paging/stream", params={"access_key": keys.rival}) as rival:
+        assert (await rival.next()).json() == []  # the rival's own (empty) station: nothing of acme's
+    for params, status in (({}, 401), ({"access_key": "nope"}, 401), ({"access_key": keys.write}, 403),
+                           ({"access_key": keys.read, "patch": "2"}, 400)):
+        r = await live.http.get("/v1/paging/stream", params=params)
+        assert r.status_code == status and set(r.json()) == {"error"}, r.text

@@ -13,6 +13,7 @@ from sessionhub.core.errors import SessionhubError, lookup
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastLane
 from sessionhub.http.page import live_page
+from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
@@ -46,6 +47,7 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Mount("/v1/access/parking", app=parking.app()),
         Mount("/v1/users", app=parking.users_app()),
         Route("/live", live_page, methods=["GET"]),
+        Route("/v1/paging/stream", PagingStreams(runtime.access, runtime.paging, streams).stream, methods=["GET"]),
     ]
     app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
     return FastLane(app, [*timing.fast_routes(), *parking.fast_routes()])

@@ -27,7 +27,7 @@ from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastHandler, query_param
 from sessionhub.http.sse import EventStream
-from sessionhub.http.streams import Options, Streams
+from sessionhub.http.streams import Streams, options
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.parking import MAX_LIST, ParkingService
@@ -81,11 +81,6 @@ def _sessions(found: list[ParkingSession]) -> Response:
     return json([wire.session_out(s) for s in found])
 
 
-def _options(request: Request) -> Options:
-    return Options.parse(request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
-                         request.query_params.get("patch"))
-
-
 def _user_sessions(request: Request) -> list[str]:
     return [parking_locations_prefix()]  # every session change also changes its location
 
@@ -128,11 +123,11 @@ class ParkingApi:
     async def session_stream(self, request: Request) -> EventStream:
         location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
         return await self.streams.parking_session(await self.key(request), location_id, session_id,
-                                                  _options(request))
+                                                  options(request))
 
     async def location_stream(self, request: Request) -> EventStream:
         return await self.streams.location(await self.key(request), path_id(request, "location_id"),
-                                           _options(request))
+                                           options(request))
 
     async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's GET of one session (see http/fastpath.py)."""

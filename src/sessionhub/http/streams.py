@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from starlette.requests import Request
 
 from sessionhub.core.access import Key
 from sessionhub.core.changes import (
@@ -67,6 +68,12 @@ class Options:
         if patch not in (None, "", "0", "1", "true", "false"):
             raise InvalidInput("patch must be 1 (JSON Patch events) or 0", "patch")
         return cls(last, patch in ("1", "true"))
+
+
+def options(request: Request) -> Options:
+    """A stream request's options: ``Last-Event-ID`` header (or ``last_event_id``), ``patch``."""
+    return Options.parse(request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
+                         request.query_params.get("patch"))
 
 
 def _same(doc: Any) -> Any:
@@ -240,24 +247,25 @@ class Streams:
     def reads(self) -> Repos:
         return self.store.reads  # looked up per stream: the store opens after the app is built
 
-    def _stream(self, feed: Feed, options: Options) -> EventStream:
-        return EventStream(self.hub, self.reads, self.memo, feed, options.last_id, options.patch)
+    def follow(self, feed: Feed, wanted: Options) -> EventStream:
+        """The response that streams ``feed`` (whose key and object the caller has checked)."""
+        return EventStream(self.hub, self.reads, self.memo, feed, wanted.last_id, wanted.patch)
 
     async def parking_session(self, key: Key | None, location_id: int, session_id: int,
                               options: Options) -> EventStream:
         session = await self.parking.session(key, location_id, session_id)
         assert key is not None  # authorized above
-        return self._stream(ParkingSessionFeed(self.parking, self.reads, key, location_id, session.id), options)
+        return self.follow(ParkingSessionFeed(self.parking, self.reads, key, location_id, session.id), options)
 
     async def location(self, key: Key | None, location_id: int, options: Options) -> EventStream:
         await self.parking.sessions_of_location(key, location_id, None, 1)
         assert key is not None
-        return self._stream(LocationFeed(self.parking, key, location_id), options)
+        return self.follow(LocationFeed(self.parking, key, location_id), options)
 
     async def timing_session(self, key: Key | None, token: str, options: Options) -> EventStream:
         await self.timing.session(key, token)
         assert key is not None
-        return self._stream(TimingSessionFeed(self.timing, self.reads, key, token), options)
+        return self.follow(TimingSessionFeed(self.timing, self.reads, key, token), options)
 
     async def device2(self, key: Key | None, deviceid: str, token: str | None, last: int | None,
                       options: Options) -> EventStream:
@@ -268,4 +276,4 @@ class Streams:
             except SessionsNotFound:
                 pass  # no session yet: the stream waits for the first one
         assert key is not None
-        return self._stream(Device2Feed(self.timing, self.reads, key, deviceid, token, last), options)
+        return self.follow(Device2Feed(self.timing, self.reads, key, deviceid, token, last), options)

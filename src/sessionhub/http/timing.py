@@ -25,7 +25,7 @@ from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
 from sessionhub.http.fastpath import FastHandler, header
 from sessionhub.http.sse import EventStream
-from sessionhub.http.streams import Options, Streams
+from sessionhub.http.streams import Streams, options
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.timing import TimingService
@@ -49,11 +49,6 @@ def hex_id(value: str, name: str) -> str:
     if not _HEX64.fullmatch(value):
         raise InvalidInput(f"{name} must be 64 hexadecimal characters", name)
     return value.upper()
-
-
-def _options(request: Request) -> Options:
-    return Options.parse(request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
-                         request.query_params.get("patch"))
 
 
 def _devices(request: Request) -> list[str]:
@@ -182,14 +177,14 @@ class TimingApi:
 
     async def session_stream(self, request: Request) -> EventStream:
         token = hex_id(request.path_params["token"], "token_session")
-        return await self.streams.timing_session(await self.stream_key(request), token, _options(request))
+        return await self.streams.timing_session(await self.stream_key(request), token, options(request))
 
     async def device2_stream(self, request: Request) -> EventStream:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         token = request.query_params.get("token_session") or None
         return await self.streams.device2(
             await self.stream_key(request), deviceid, None if token is None else hex_id(token, "token_session"),
-            query_int(request, "last"), _options(request))
+            query_int(request, "last"), options(request))
 
     async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's ``GET /v0/sessions/{token}`` (see http/fastpath.py)."""

@@ -1,0 +1,93 @@
+"""``GET /v1/paging/stream``: the paging station's guest sessions, live, for web screens.
+
+The LRS transmitter's own API is CoAP and has no keys (its adapter is locked by network address).
+This HTTP stream is for screens, so it takes the project's keys like the other dialects: a READ
+key of the account whose station it shows, in the ``api_key``/``x-api-key`` header or, for a
+browser's EventSource (which cannot set headers), the ``access_key`` or ``api_key`` query parameter.
+
+Document: ``event: sessions``, the station's active sessions as the LRS API renders them
+(``coap.lrs.session_dict``); then one ``event: session`` per change of a session, with the session
+after the change (a cleared one carries ``state: "cleared"`` and its ``clearType``, and leaves the
+list in patch mode). Changes replay from the station's per-change snapshots (``paging_events``); the
+station keeps those for its last 10,000 changes, so a client away for longer gets ``event: sessions``
+with the current list instead of the changes it missed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from sessionhub.coap.lrs import session_dict
+from sessionhub.core.access import Key, Operation, authorize
+from sessionhub.core.changes import Change, paging_prefix
+from sessionhub.core.paging import GuestSession
+from sessionhub.http.sse import EventStream, Step
+from sessionhub.http.streams import Streams, options
+from sessionhub.service.access import AccessService
+from sessionhub.service.paging import PagingService
+
+_encode = msgspec.json.Encoder().encode
+_SESSION = "paging/session/"
+
+
+def guest(s: GuestSession) -> dict[str, Any]:
+    out = session_dict(s)
+    if s.clear_type is not None:
+        out["clearType"] = s.clear_type.value
+    return out
+
+
+def _merge(item: dict[str, Any]) -> Any:
+    """Patch mode: replace the session with the same id, append a new one, drop a cleared one."""
+
+    def merge(previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = [old for old in previous if old["id"] != item["id"]]
+        if item["state"] != "cleared":
+            at = next((n for n, old in enumerate(previous) if old["id"] == item["id"]), None)
+            out.insert(len(out) if at is None else at, item)
+        return out
+
+    return merge
+
+
+class PagingFeed:
+    kind = "paging-station"
+
+    def __init__(self, paging: PagingService, key: Key) -> None:
+        self.paging, self.account_id, self.topic = paging, key.account_id, paging_prefix()
+
+    async def _list(self) -> list[dict[str, Any]]:
+        return [guest(s) for s in (await self.paging.active_sessions(self.account_id)).sessions]
+
+    async def snapshot(self) -> list[tuple[str | None, Any]]:
+        return [("sessions", await self._list())]
+
+    async def step(self, change: Change) -> Step | None:
+        if not change.topic.startswith(_SESSION):
+            return None  # settings, statistics, standalone pages: not in the document
+        event = await self.paging.snapshot(self.account_id, change.seq)
+        if event is None or event.session is None:  # pruned: start the list over
+            listing = await self._list()
+            return Step(_encode(listing), lambda _previous: listing, "sessions")
+        item = guest(event.session)
+        return Step(_encode(item), _merge(item), "session")
+
+    async def base(self, seq: int) -> Any | None:
+        return None
+
+
+class PagingStreams:
+    """The handler of ``GET /v1/paging/stream``."""
+
+    def __init__(self, access: AccessService, paging: PagingService, streams: Streams) -> None:
+        self.access, self.paging, self.streams = access, paging, streams
+
+    async def stream(self, request: Request) -> EventStream:
+        headers, query = request.headers, request.query_params
+        key = authorize(await self.access.authenticate(
+            headers.get("api_key") or headers.get("x-api-key") or query.get("access_key") or query.get("api_key")),
+            Operation.READ)
+        return self.streams.follow(PagingFeed(self.paging, key), options(request))
