@@ -162,8 +162,8 @@ def _stream(url: str, headers: dict[str, str], streamed: Streamed, opened: threa
                     event_began = None
                 elif line.startswith(b"data:"):
                     had_data[0] = True
-        except (OSError, ValueError, http.client.HTTPException):
-            return  # closed by stop()
+        except Exception:  # closed under it by stop(): http.client fails in several ways then
+            return
 
     had_data = [False]
     threading.Thread(target=read, name="streamrank-stream", daemon=True).start()

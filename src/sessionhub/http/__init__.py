@@ -15,6 +15,7 @@ from sessionhub.http.fastpath import FastLane
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
+from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
 
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
             await runtime.stop()
 
     streams = Streams(runtime.hub, runtime.store, runtime.timing, runtime.parking)
+    paging_stream = PagingStreams(runtime.access, runtime.paging, streams).stream
     timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams)
     parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)
     routes = [
@@ -47,7 +49,9 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Mount("/v1/access/parking", app=parking.app()),
         Mount("/v1/users", app=parking.users_app()),
         Route("/live", live_page, methods=["GET"]),
-        Route("/v1/paging/stream", PagingStreams(runtime.access, runtime.paging, streams).stream, methods=["GET"]),
+        Route("/v1/paging/stream", paging_stream, methods=["GET"]),
     ]
     app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
-    return FastLane(app, [*timing.fast_routes(), *parking.fast_routes()])
+    lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),
+                            ("/v1/paging/stream", paging_stream, render_error)])
+    return FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])

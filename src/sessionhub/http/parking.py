@@ -24,9 +24,10 @@ from sessionhub.core.parking import Event, ParkingSession
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.conditional import Conditional, etag
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
 from sessionhub.http.fastpath import FastHandler, query_param
 from sessionhub.http.sse import EventStream
+from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
@@ -137,6 +138,12 @@ class ParkingApi:
         session_id = int(match[2])
         tag = etag(await self.hub.version(key.account_id, (parking_session_topic(session_id),))).encode()
         return tag, await self.parking.session_body(key, int(match[1]), session_id, _session_body)
+
+    def stream_routes(self) -> list[tuple[str, StreamHandler, Render]]:
+        """The streams the stream lane answers (http/streamlane.py)."""
+        loc, sid = "(?P<location_id>[1-9][0-9]{0,17})", "(?P<session_id>[1-9][0-9]{0,17})"
+        return [(rf"/v1/access/parking/{loc}/session/{sid}/stream", self.session_stream, render_error),
+                (rf"/v1/access/parking/{loc}/stream", self.location_stream, render_error)]
 
     def fast_routes(self) -> list[tuple[str, FastHandler]]:
         """The polled GETs the fast lane answers."""

@@ -22,9 +22,10 @@ from sessionhub.core.timing import TimingSession
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.conditional import Conditional, etag
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
 from sessionhub.http.fastpath import FastHandler, header
 from sessionhub.http.sse import EventStream
+from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
@@ -194,6 +195,12 @@ class TimingApi:
             return None
         tag = etag(await self.hub.version(key.account_id, (timing_session_topic(token),))).encode()
         return tag, await self.timing.session_body(key, token, _session_body)
+
+    def stream_routes(self) -> list[tuple[str, StreamHandler, Render]]:
+        """The streams the stream lane answers (http/streamlane.py)."""
+        hex64 = "[0-9A-Fa-f]{64}"
+        return [(rf"/v0/sessions/(?P<token>{hex64})/stream", self.session_stream, render_error),
+                (rf"/v0/passings/device2/(?P<deviceid>{hex64})/stream", self.device2_stream, render_error)]
 
     def fast_routes(self) -> list[tuple[str, FastHandler]]:
         """The polled GETs the fast lane answers."""
