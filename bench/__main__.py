@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"http": "bench.http_bench", "coap": "bench.coap_bench", "pg": "bench.pg_bench"}
+SUITES = {"http": "bench.http_bench", "coap": "bench.coap_bench", "pg": "bench.pg_bench", "live": "bench.live_bench"}
 
 
 def main() -> int:

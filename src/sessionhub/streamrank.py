@@ -92,7 +92,12 @@ def to_yaml(fields: dict[str, object]) -> str:
     lines = ["x-streamrank:"]
     for name in FIELDS:
         value = fields[name]
-        lines.append(f'  {name}: "{value}"' if isinstance(value, str) else f"  {name}: {value}")
+        if isinstance(value, str):
+            lines.append(f'  {name}: "{value}"')
+        elif isinstance(value, float):  # plain decimals: YAML 1.1 readers take "1e-06" for a string
+            lines.append(f"  {name}: {value:.6f}".rstrip("0").rstrip(".") if value else f"  {name}: 0")
+        else:
+            lines.append(f"  {name}: {value}")
     return "\n".join(lines) + "\n"
 
 

@@ -179,3 +179,33 @@ async def test_long_poll_on_a_list_wakes_on_a_new_item(client: httpx.AsyncClient
     await start(client, keys.rw, loc, user=OTHER)
     r: Any = await asyncio.wait_for(poll, 10)
     assert r.status_code == 200 and len(r.json()) == 2
+
+
+async def test_a_304_of_a_heavy_list_reads_nothing_but_checks_everything(
+    rufus: Rufus, client: httpx.AsyncClient, keys: Keys, runtime: Runtime, loc: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deviceid, token = await timing_world(rufus)
+    await start(client, keys.rw, loc)
+    lists = [(f"/v0/passings/session/{token}", {"api_key": keys.read}, {}),
+             (f"/v0/passings/device/{deviceid}", {"api_key": keys.read}, {}),
+             (f"{BASE}/{loc}/session", {}, q(keys.read))]
+    tags = [(await client.get(p, headers=h, params=qs)).headers["etag"] for p, h, qs in lists]
+
+    async def no_reads(*args: object) -> None:
+        raise AssertionError("a 304 read the list")
+
+    monkeypatch.setattr(runtime.store.reads.timing, "passings_of_session", no_reads)
+    monkeypatch.setattr(runtime.store.reads.timing, "passings_of_device", no_reads)
+    monkeypatch.setattr(runtime.store.reads.parking, "sessions_of_location", no_reads)
+    for (path, headers, params), tag in zip(lists, tags, strict=True):
+        r = await client.get(path, headers=headers | {"if-none-match": tag}, params=params)
+        assert r.status_code == 304, path
+        bad = await client.get(path, headers=headers | {"if-none-match": tag}, params=params | {"page": "0"})
+        if "parking" not in path:
+            assert bad.status_code == 400, path
+        rival = {"api_key": keys.rival} if headers else {}
+        r = await client.get(path, headers=rival | {"if-none-match": tag}, params=q(keys.rival) if params else {})
+        assert r.status_code == 404, path
+    r = await client.get(f"{BASE}/{loc}/session", headers={"if-none-match": tags[2]}, params=q(keys.read) | {
+        "limit": "0"})
+    assert r.status_code == 400

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +35,10 @@ from sessionhub.live.hub import ChangeHub, Subscription
 WAIT_MIN, WAIT_MAX = 1, 60
 
 Handler = Callable[[Request], Awaitable[Response]]
+CheckingHandler = Callable[[Request, bool], Awaitable[Response]]
+"""A handler that, called with ``check_only=True``, makes every check of the GET (key, access,
+parameters, the object's existence) but reads and renders nothing heavy: a 304 then costs only
+those checks (the heavy lists: passings pages, a location's sessions)."""
 KeyOf = Callable[[Request], Awaitable[Key | None]]
 TopicsOf = Callable[[Request], Sequence[str]]
 """The topics a resource is built from, from its path (ids checked as the handler checks them)."""
@@ -98,24 +103,32 @@ class Conditional:
     def __init__(self, hub: ChangeHub) -> None:
         self.hub = hub
 
-    def __call__(self, handler: Handler, key_of: KeyOf, topics_of: TopicsOf) -> Handler:
+    def __call__(self, handler: Handler | CheckingHandler, key_of: KeyOf, topics_of: TopicsOf,
+                 checking: bool = False) -> Handler:
+        """``checking``: ``handler`` is a CheckingHandler, so a matching ETag costs only the checks
+        (otherwise the handler runs in full and its body is dropped)."""
         hub = self.hub
+        full = cast(Handler, handler)
+        cheap = cast(CheckingHandler, handler) if checking else None
 
         async def conditional_get(request: Request) -> Response:
             wait = wait_seconds(request.query_params.get("wait"))
             key = await key_of(request)
             if key is None:  # the handler answers 401 in the dialect's words
-                return await handler(request)
+                return await full(request)
             topics = topics_of(request)
             inm = request.headers.get("if-none-match")
             if wait is None or inm is None:
                 tag = etag(await hub.version(key.account_id, topics))
-                response = await handler(request)
+                if cheap is not None and matches(inm, tag):
+                    await cheap(request, True)  # every check of the GET, nothing read
+                    return not_modified(tag)
+                response = await full(request)
                 if matches(inm, tag):
                     return not_modified(tag)
                 response.headers["etag"] = tag
                 return response
-            return await _long_poll(hub, request, handler, key.account_id, topics, inm, wait)
+            return await _long_poll(hub, request, full, key.account_id, topics, inm, wait)
 
         return conditional_get
 

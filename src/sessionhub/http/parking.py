@@ -101,10 +101,10 @@ class ParkingApi:
     async def key(self, request: Request) -> Key | None:
         return await self.access.authenticate(request.query_params.get("access_key"))
 
-    async def location_sessions(self, request: Request) -> Response:
+    async def location_sessions(self, request: Request, check_only: bool = False) -> Response:
         found = await self.parking.sessions_of_location(
             await self.key(request), path_id(request, "location_id"), query_int(request, "after_id"),
-            query_int(request, "limit", 1, MAX_LIST),
+            query_int(request, "limit", 1, MAX_LIST), check_only,
         )
         return _sessions(found)
 
@@ -198,7 +198,8 @@ class ParkingApi:
             Route("/barcode", self.create_barcode, methods=["POST"]),
             Route("/testing/{location_id}/{session_id}/simulate_redemption", self.simulate_redemption,
                   methods=["POST"]),
-            Route("/{location_id}/session", get(self.location_sessions, self.key, _location), methods=["GET"]),
+            Route("/{location_id}/session", get(self.location_sessions, self.key, _location, checking=True),
+                  methods=["GET"]),
             Route("/{location_id}/session", self.create_session, methods=["POST"]),
             Route("/{location_id}/session/{session_id}", get(self.session, self.key, _session), methods=["GET"]),
             Route("/{location_id}/session/{session_id}/stream", self.session_stream, methods=["GET"]),

@@ -137,19 +137,19 @@ class TimingApi:
         return json({"description": "Passings inserted succesfully", "token_session": token,
                      "inserted_count": done.inserted, "duplicate_count": done.duplicates}, 201)
 
-    async def passings_of_session(self, request: Request) -> Response:
+    async def passings_of_session(self, request: Request, check_only: bool = False) -> Response:
         token = hex_id(request.path_params["token"], "token_session")
         found = await self.timing.passings_of_session(
             await self.key(request), token, query_int(request, "first"), query_int(request, "last"),
-            query_int(request, "page", 1),
+            query_int(request, "page", 1), check_only,
         )
         return json({"description": "Success", "result": [wire.passing_out(p) for p in found]})
 
-    async def passings_of_device(self, request: Request) -> Response:
+    async def passings_of_device(self, request: Request, check_only: bool = False) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         found = await self.timing.passings_of_device(
             await self.key(request), deviceid, query_time(request, "from"), query_time(request, "to"),
-            query_int(request, "page", 1),
+            query_int(request, "page", 1), check_only,
         )
         return json({"description": "Success", "result": [wire.passing_out(p) for p in found]})
 
@@ -221,8 +221,10 @@ class TimingApi:
             Route("/sessions/{token}", get(self.session, self.key, _session), methods=["GET"]),
             Route("/sessions/{token}/stream", self.session_stream, methods=["GET"]),
             Route("/passings", self.record_passings, methods=["POST"]),
-            Route("/passings/session/{token}", get(self.passings_of_session, self.key, _session), methods=["GET"]),
-            Route("/passings/device/{deviceid}", get(self.passings_of_device, self.key, _device), methods=["GET"]),
+            Route("/passings/session/{token}", get(self.passings_of_session, self.key, _session, checking=True),
+                  methods=["GET"]),
+            Route("/passings/device/{deviceid}", get(self.passings_of_device, self.key, _device, checking=True),
+                  methods=["GET"]),
             Route("/passings/device2/{deviceid}", get(self.resume_device, self.key, _device), methods=["GET"]),
             Route("/passings/device2/{deviceid}/stream", self.device2_stream, methods=["GET"]),
         ]

@@ -153,12 +153,17 @@ class ParkingService:
         return body
 
     async def sessions_of_location(
-        self, key: Key | None, location_id: int, after_id: int | None, limit: int | None
+        self, key: Key | None, location_id: int, after_id: int | None, limit: int | None, check_only: bool = False,
     ) -> list[ParkingSession]:
-        """The location's sessions by id, after ``after_id``, at most ``limit`` (default MAX_LIST)."""
+        """The location's sessions by id, after ``after_id``, at most ``limit`` (default MAX_LIST).
+
+        ``check_only``: make every check (and raise what they raise) but read no sessions (a 304).
+        """
         key = authorize(key, Operation.READ)
         reads = self._store.reads
         await self._location(reads, key, location_id)
+        if check_only:
+            return []
         return await reads.parking.sessions_of_location(location_id, after_id or 0, limit or MAX_LIST)
 
     async def sessions_of_user(

@@ -239,9 +239,13 @@ class TimingService:
         return Recorded(inserted, len(passings) - inserted)
 
     async def passings_of_session(
-        self, key: Key | None, token: str, first: int | None, last: int | None, page: int | None
+        self, key: Key | None, token: str, first: int | None, last: int | None, page: int | None,
+        check_only: bool = False,
     ) -> list[StoredPassing]:
-        """A session's passings numbered ``first``..``last`` (inclusive), by number, one page."""
+        """A session's passings numbered ``first``..``last`` (inclusive), by number, one page.
+
+        ``check_only``: make every check (and raise what they raise) but read no passings (a 304).
+        """
         key = authorize(key, Operation.READ)
         offset, size = timing.page_window(page)
         timing.check_range(first, last, "first", "last")
@@ -249,17 +253,25 @@ class TimingService:
         session = await reads.timing.session(key.account_id, token)
         if session is None:
             raise SessionNotFound("Session not found", token)
+        if check_only:
+            return []
         return await reads.timing.passings_of_session(session.id, first, last, offset, size)
 
     async def passings_of_device(
-        self, key: Key | None, deviceid: str, from_ms: int | None, to_ms: int | None, page: int | None
+        self, key: Key | None, deviceid: str, from_ms: int | None, to_ms: int | None, page: int | None,
+        check_only: bool = False,
     ) -> list[StoredPassing]:
-        """A device's passings timed ``from``..``to`` (inclusive) across its sessions, by time."""
+        """A device's passings timed ``from``..``to`` (inclusive) across its sessions, by time.
+
+        ``check_only``: make every check (and raise what they raise) but read no passings (a 304).
+        """
         key = authorize(key, Operation.READ)
         offset, size = timing.page_window(page)
         timing.check_range(from_ms, to_ms, "from", "to")
         reads = self._store.reads
         device = await self._device(reads, key, deviceid)
+        if check_only:
+            return []
         return await reads.timing.passings_of_device(device.id, from_ms, to_ms, offset, size)
 
     async def resume_device(
