@@ -1,0 +1,58 @@
+"""The change hub's versions and subscriptions, on every store."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sessionhub.live import hub as hub_module
+from sessionhub.runtime import Runtime
+
+
+async def _append(runtime: Runtime, account: int, *topics: str) -> list[int]:
+    async with runtime.store.unit_of_work() as uow:
+        seqs = [await uow.accounts.append_change(account, t, 1) for t in topics]
+    return seqs
+
+
+async def test_versions_load_lazily_and_follow_published_changes(runtime: Runtime) -> None:
+    hub = runtime.hub
+    a, b = await _append(runtime, 1, "timing/device/A", "timing/device/B")
+    # committed before anyone asked and not yet published: read from the store
+    assert await hub.version(1, ["timing/device/A"]) == a
+    assert await hub.version(1, ["timing/device/"]) == b
+    assert await hub.version(1, ["timing/device/A", "timing/device/B"]) == b
+    assert await hub.version(2, ["timing/device/A"]) == 0  # another account's view
+    (c,) = await _append(runtime, 1, "timing/device/A")
+    await hub.catch_up()
+    assert await hub.version(1, ["timing/device/A"]) == c
+    assert await hub.version(1, ["timing/"]) == c
+    assert await hub.version(1, ["timing/device/B"]) == b
+
+
+async def test_subscriptions_get_their_topics_once_and_overflow_safely(runtime: Runtime) -> None:
+    hub = runtime.hub
+    one = hub.subscribe(1, ["parking/session/5", "parking/location/"])
+    other = hub.subscribe(2, ["parking/session/5"])
+    assert hub.subscriber_count == 2
+    await _append(runtime, 1, "parking/session/5", "parking/location/3", "parking/session/6")
+    await hub.catch_up()
+    assert [c.topic for c in one.take()] == ["parking/session/5", "parking/location/3"]
+    assert other.take() == [] and not other.ready
+    for n in range(hub_module.MAX_PENDING + 1):
+        await _append(runtime, 1, f"parking/location/{n}")
+        await hub.catch_up()
+    assert one.overflowed and one.take() == [] and not one.overflowed
+    waiter = asyncio.create_task(other.wait(30))
+    await asyncio.sleep(0.01)
+    hub.close_all()
+    assert await asyncio.wait_for(waiter, 1) is True and other.closed
+    assert hub.subscriber_count == 0
+    assert hub.subscribe(1, ["x"]).closed  # a closing hub takes no new subscribers
+
+
+async def test_a_wait_times_out_without_a_change(runtime: Runtime) -> None:
+    sub = runtime.hub.subscribe(1, ["t/1"])
+    assert await sub.wait(0.05) is False
+    sub.close()
+    sub.close()  # idempotent
+    assert runtime.hub.subscriber_count == 0
