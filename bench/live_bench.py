@@ -83,12 +83,15 @@ async def _fanout(host: str, port: int, path: str, n: int, rounds: int, post: st
     subs = await _subscribe(host, port, path, n, f"api_key: {key}\r\n")
     await asyncio.sleep(0.5)
     latencies: list[float] = []
+    writes: list[float] = []
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}", headers={"api_key": key}) as c:
         for r in range(rounds):
             before = [s.events for s in subs]
             payload = json.loads(body.replace("NUM", str(100_000 * n + r)))  # a new number: a real change
+            sent = time.perf_counter()
             response = await c.post(post, json=payload)
             done = time.perf_counter()
+            writes.append(done - sent)
             response.raise_for_status()
             deadline = time.monotonic() + 10
             while any(s.events == b for s, b in zip(subs, before, strict=True)) and time.monotonic() < deadline:
@@ -98,7 +101,7 @@ async def _fanout(host: str, port: int, path: str, n: int, rounds: int, post: st
             await asyncio.sleep(0.2)
     for s in subs:
         s.transport.close()
-    print(json.dumps({"latencies": latencies, "expected": n * rounds}), flush=True)
+    print(json.dumps({"latencies": latencies, "writes": writes, "expected": n * rounds}), flush=True)
 
 
 def _raise_fd_limit() -> None:
@@ -156,21 +159,20 @@ def fanout(port: int, key: str, token: str, n: int, rounds: int) -> list[Figure]
     body = json.dumps({"token_session": token, "passings_list": [
         {"bib": "1", "num_passing": "NUM", "timestamp": "2023-02-03T16:08:18.263Z"}]}).replace('"NUM"', "NUM")
 
-    def run(count: int) -> list[float]:
+    def run(count: int) -> tuple[list[float], list[float]]:
         proc = _spawn("fanout", "127.0.0.1", str(port), f"/v0/sessions/{token}/stream", str(count), str(rounds),
                       "/v0/passings", body, key)
         out, _ = proc.communicate(timeout=600)
         got = json.loads(out.splitlines()[-1])
         if len(got["latencies"]) < got["expected"]:
             raise RuntimeError(f"only {len(got['latencies'])} of {got['expected']} events arrived")
-        return [x * 1000 for x in got["latencies"]]
+        return [x * 1e6 for x in got["latencies"]], [x * 1e6 for x in got["writes"]]
 
-    one = run(1)
-    many = run(n)
-    p99, ref = statistics.quantiles(many, n=100)[98], max(one)
+    many, writes = run(n)
+    p99 = statistics.quantiles(many, n=100)[98]
     return [Figure(f"one change reaching {n:,} subscribers of it, p99 after the write's 2xx ({rounds} changes)",
-                   p99 * 1000, "µs", "slowest of the same changes to 1 subscriber (µs)", ref * 1000, "<= 50,000 µs",
-                   p99 <= 50)]
+                   p99, "µs", "the write's own round trip, median (µs)", statistics.median(writes),
+                   "<= 50,000 µs", p99 <= 50_000)]
 
 
 def not_modified(base: str, key: str, token: str, seconds: int) -> list[Figure]:
