@@ -20,7 +20,7 @@ from sessionhub.core.timing import Passing
 from sessionhub.runtime import Runtime, build
 from sessionhub.store import SchemaError, open_store
 from sessionhub.store import migrations as mig
-from sessionhub.store.postgres import CHANNEL, PostgresStore
+from sessionhub.store.postgres import PostgresStore
 from tests import pg
 
 
@@ -94,7 +94,7 @@ async def test_one_notification_per_committed_transaction(url: str) -> None:
     store = await _started(url)
     listener = await _admin(url)
     got: list[str] = []
-    await listener.add_listener(CHANNEL, lambda *args: got.append(args[3]))
+    await listener.add_listener(store.channel, lambda *args: got.append(args[3]))
     try:
         async with store.unit_of_work() as uow:
             for n in range(50):

@@ -44,6 +44,9 @@ from sessionhub.store.sqlite import SchemaError
 log = logging.getLogger("sessionhub.store")
 
 CHANNEL = "sessionhub_changes"
+"""The notification channel's prefix. NOTIFY channels are per database, not per schema, so the
+store listens on ``sessionhub_changes:<schema>`` (``channel``): two deployments sharing a database
+in different schemas never wake each other."""
 POOL_MAX = 10
 """Connections per process: enough to overlap a few writers with the readers on a 2-core box."""
 SAFETY_POLL_S = 5.0
@@ -83,6 +86,7 @@ class PostgresStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.channel = CHANNEL  # made schema-specific by start()
         self._pool: Any = None
         self._reads: PgUnitOfWork | None = None
 
@@ -109,6 +113,8 @@ class PostgresStore:
         except BaseException:
             await pool.close()
             raise
+        async with pool.acquire() as conn:
+            self.channel = f"{CHANNEL}:{await conn.fetchval('SELECT current_schema()')}"[:63]
         self._pool = pool
         self._reads = PgUnitOfWork(PoolDb(pool), locking=False)
 
@@ -191,7 +197,7 @@ class PostgresStore:
             try:
                 yield uow
                 if uow.accounts.max_seq:
-                    await db.execute("SELECT pg_notify($1, $2)", CHANNEL, str(uow.accounts.max_seq))
+                    await db.execute("SELECT pg_notify($1, $2)", self.channel, str(uow.accounts.max_seq))
                 try:
                     await tx.commit()
                 except LOST as exc:  # the outcome is unknown to us: the client must check or retry
@@ -255,7 +261,7 @@ class PostgresStore:
         conn = await asyncpg.connect(self.url, timeout=10)
         try:
             wake, lost = asyncio.Event(), asyncio.Event()
-            await conn.add_listener(CHANNEL, lambda *_: wake.set())
+            await conn.add_listener(self.channel, lambda *_: wake.set())
             conn.add_termination_listener(lambda _: lost.set())
             await catch_up()
             while not lost.is_set():
