@@ -48,6 +48,6 @@ class Settings:
 def host_port(text: str, name: str) -> tuple[str, int]:
     """Split ``HOST:PORT`` (IPv6 hosts in brackets). Raises ValueError naming the setting."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(f"--{name} must be HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)

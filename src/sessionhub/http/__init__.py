@@ -10,14 +10,16 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, Router
 
 from sessionhub.core.errors import SessionhubError, lookup
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary
+from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, not_found
 from sessionhub.http.fastpath import FastLane
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
+from sessionhub.http.parking import render_error as parking_render
 from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
+from sessionhub.http.timing import render_error as timing_render
 
 if TYPE_CHECKING:
     from sessionhub.runtime import Runtime
@@ -51,7 +53,9 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Route("/live", live_page, methods=["GET"]),
         Route("/v1/paging/stream", paging_stream, methods=["GET"]),
     ]
-    app = ErrorBoundary(Router(routes, lifespan=run if lifespan else None), render_error)
+    dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render)]
+    router = Router(routes, lifespan=run if lifespan else None, default=not_found(dialects, render_error))
+    app = ErrorBoundary(router, render_error)
     lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),
                             ("/v1/paging/stream", paging_stream, render_error)])
     return FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])

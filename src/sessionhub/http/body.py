@@ -27,7 +27,7 @@ _decoders: dict[type, msgspec.json.Decoder[object]] = {}
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     """The whole body, or PayloadTooLarge as soon as it (or its announced length) passes ``limit``."""
     announced = request.headers.get("content-length")
-    if announced is not None and announced.isdigit() and int(announced) > limit:
+    if announced is not None and announced.isascii() and announced.isdigit() and int(announced) > limit:
         raise PayloadTooLarge(f"request body is over {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -49,6 +49,8 @@ def decode(data: bytes, into: type[T]) -> T:
         raise InvalidInput(*_describe(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it, not DecodeError, for bad UTF-8 inside a string
+        raise InvalidInput("malformed JSON: a string is not valid UTF-8") from None
 
 
 def _describe(message: str) -> tuple[str, str | None]:

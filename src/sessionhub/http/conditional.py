@@ -67,7 +67,7 @@ def wait_seconds(raw: str | None) -> int | None:
     """
     if raw is None:
         return None
-    if not raw.isdigit() or not WAIT_MIN <= int(raw) <= WAIT_MAX:
+    if not (raw.isascii() and raw.isdigit()) or not WAIT_MIN <= int(raw) <= WAIT_MAX:
         raise InvalidInput(f"wait must be a whole number of seconds from {WAIT_MIN} to {WAIT_MAX}", "wait")
     return int(raw)
 

@@ -9,7 +9,7 @@ error that is logged with its traceback and never shown on the wire.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -88,3 +88,16 @@ class ErrorBoundary:
                 log.warning("error after the response started on %s: %r", scope.get("path"), exc)
                 return
             await self.render(error)(scope, receive, send)
+
+
+def not_found(dialects: Sequence[tuple[str, Render]], fallback: Render) -> ASGIApp:
+    """The router's default: a path no route took answers 404 in the form of the dialect whose
+    prefix it has (a path that only nearly matches a dialect's mount, e.g. one holding a
+    percent-encoded newline, is still that dialect's client), else in ``fallback``'s."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        render = next((r for prefix, r in dialects if path.startswith(prefix)), fallback)
+        await render(RouteNotFound("no such resource"))(scope, receive, send)
+
+    return app

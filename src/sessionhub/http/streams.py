@@ -62,7 +62,7 @@ class Options:
         last = None
         if last_event_id is not None and last_event_id.strip():
             raw = last_event_id.strip()
-            if not raw.isdigit() or len(raw) > 19:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
                 raise InvalidInput("Last-Event-ID must be the id of an event of this stream", "last_event_id")
             last = int(raw)
         if patch not in (None, "", "0", "1", "true", "false"):

@@ -223,13 +223,3 @@ class ChangeHub:
                 self._publish(change)
             if len(batch) < 1000:
                 return
-
-    async def run(self, external_commits: Callable[[], bool], interval: float = 0.05) -> None:
-        """Follow commits made by other processes until cancelled."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if external_commits():
-                    await self.catch_up()
-            except Exception:
-                log.exception("change feed poll failed; retrying")
