@@ -159,7 +159,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     host, port = host_port(settings.http, "http")
-    print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}")))
+    coap = args.coap or config.DEFAULT_COAP
+    print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}", coap)))
     return 0
 
 
@@ -241,6 +242,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines")
     db(demo)
     demo.add_argument("--http", help=f"HOST:PORT the server will listen on (default {config.DEFAULT_HTTP})")
+    demo.add_argument("--coap", help=f"HOST:PORT its CoAP endpoint will listen on (default {config.DEFAULT_COAP})")
     demo.set_defaults(run=cmd_demo)
 
     rank = sub.add_parser("streamrank", help="poll URL and stream its /stream twin; print the x-streamrank block")

@@ -1,13 +1,15 @@
 """The demo account ``make run`` seeds: a READ_WRITE key, a timing device with a session of
-passings, a parking location with a started session, and the curl lines that read them.
+passings, a parking location with a started session, a guest on pager 23 of the account's paging
+station, and the lines (curl, coap-client, a browser page) that read them.
 Running it again issues a fresh key (revoking the previous demo key) and reuses the rest.
 """
 
 from __future__ import annotations
 
-from sessionhub.config import DEMO_ACCOUNT
+from sessionhub.config import DEFAULT_COAP, DEMO_ACCOUNT
 from sessionhub.core.access import Key
 from sessionhub.core.errors import AlreadyExists, SessionsNotFound
+from sessionhub.core.paging import Fields
 from sessionhub.core.parking import user_for
 from sessionhub.core.timing import Passing
 from sessionhub.runtime import Runtime
@@ -15,9 +17,10 @@ from sessionhub.runtime import Runtime
 DEMO_ALIAS = "demo (make run)"
 DEMO_SERIAL = "DEMO-001"
 DEMO_LOCATION = "Demo garage"
+DEMO_PAGER = 23
 
 
-async def seed(rt: Runtime, base_url: str) -> str:
+async def seed(rt: Runtime, base_url: str, coap: str = DEFAULT_COAP) -> str:
     """Seed the demo objects; return what to print."""
     key_text = await rt.access.create_key(DEMO_ACCOUNT, "READ_WRITE", True, DEMO_ALIAS, test_account=True,
                                           replace_alias=True)
@@ -42,7 +45,25 @@ async def seed(rt: Runtime, base_url: str) -> str:
         f'  curl -X GET -H "Content-Type: application/json" -H "api_key: {key_text}" \\',
         f"    {base_url}/v0/sessions/{token}",
         *await _seed_parking(rt, key, key_text, base_url),
+        *await _seed_paging(rt, coap),
+        "",
+        "live, without polling (Server-Sent Events; ?patch=1 for JSON Patch diffs):",
+        f"  curl -N '{base_url}/v0/sessions/{token}/stream?api_key={key_text}'",
+        f"  a screen: {base_url}/live?stream=/v1/paging/stream%3Fapi_key%3D{key_text}",
     ])
+
+
+async def _seed_paging(rt: Runtime, coap: str) -> list[str]:
+    """A party of 4 on pager 23 of the demo account's station, unless one is seated there already."""
+    account_id = await rt.paging.open_station(DEMO_ACCOUNT)
+    if not any(s.number == DEMO_PAGER for s in (await rt.paging.active_sessions(account_id)).sessions):
+        await rt.paging.open_session(account_id, DEMO_PAGER, Fields(goal_s=600, label="Sarah", party_size=4), None,
+                                     None)
+    return [
+        "",
+        f"guest paging (LRS T7470 CoAP), the station of account {DEMO_ACCOUNT!r} (serve --station-account):",
+        f"  coap-client -m get 'coap://{coap}/v1/sessions?number={DEMO_PAGER}'    # Debian: coap-client-notls",
+    ]
 
 
 async def _seed_parking(rt: Runtime, key: Key | None, key_text: str, base_url: str) -> list[str]:
