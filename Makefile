@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DB ?= sqlite:///./var/sessionhub.db
 HTTP ?= 127.0.0.1:8080
+# the CoAP address demo prints; serve listens there by default (and goes on without CoAP if it is taken)
 COAP ?= 127.0.0.1:5683
 
 .PHONY: run test lint bench system-deps clean
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 ## run: set up, seed the demo account, print a key and curl lines, serve on the embedded SQLite default
 run: $(STAMP)
 	$(BIN)/sessionhub demo --db $(DB) --http $(HTTP) --coap $(COAP)
-	$(BIN)/sessionhub serve --db $(DB) --http $(HTTP) --coap $(COAP)
+	$(BIN)/sessionhub serve --db $(DB) --http $(HTTP)
 
 ## system-deps: the real third-party clients and load tools the tests and benchmarks drive
 system-deps:
