@@ -8,50 +8,28 @@ serialised across processes, as one SQLite writer serialises them, and its count
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
-
 from sessionhub.core.paging import (
-    ClearType,
-    Counters,
     GuestSession,
     Page,
-    State,
     Station,
     StationEvent,
-    StationSettings,
 )
+from sessionhub.store.paging_rows import (
+    EVENTS_KEPT,
+    HISTORY_KEPT,
+    SESSION_COLS,
+    STATION_COLS,
+    decode_event,
+    encode_event,
+)
+from sessionhub.store.paging_rows import session as session_row
+from sessionhub.store.paging_rows import station as station_row
 from sessionhub.store.postgres_db import Db, rowcount
-from sessionhub.store.sqlite_paging import EVENTS_KEPT, HISTORY_KEPT
 
 STATION_LOCK = -7470
 """First key of the (int, int) advisory lock of a station; account ids are positive, so no other
 lock of this store (parking's are keyed by account id) can collide with it."""
 
-_STATION_COLS = (
-    "account_id, global_seq, next_id, clock_offset_ms, system_id, default_goal_s, stats_clear_mark,"
-    " stats_since_ms, stats_sessions, stats_served, stats_late, stats_served_s"
-)
-_SESSION_COLS = (
-    "id, uuid, number, party_size, goal_s, label, state, created_ms, notified_ms, cleared_ms, clear_type,"
-    " session_seq, page_mode"
-)
-_encode_event = msgspec.json.Encoder().encode
-_decode_event = msgspec.json.Decoder(StationEvent).decode
-
-
-def _station(row: Any) -> Station | None:
-    if row is None:
-        return None
-    return Station(row[0], row[1], row[2], row[3], StationSettings(row[4], row[5], row[6]), Counters(*row[7:12]))
-
-
-def _session(row: Any) -> GuestSession:
-    return GuestSession(
-        row[0], row[1], row[2], row[3], row[4], row[5], State(row[6]), row[7], row[8], row[9],
-        None if row[10] is None else ClearType(row[10]), row[11], row[12],
-    )
 
 
 class PgPaging:
@@ -64,13 +42,13 @@ class PgPaging:
     async def station(self, account_id: int) -> Station | None:
         if self._locking:
             await self._db.execute("SELECT pg_advisory_xact_lock($1, $2::int)", STATION_LOCK, account_id)
-        row = await self._db.fetchrow(f"SELECT {_STATION_COLS} FROM paging_stations WHERE account_id = $1", account_id)
-        return _station(row)
+        row = await self._db.fetchrow(f"SELECT {STATION_COLS} FROM paging_stations WHERE account_id = $1", account_id)
+        return station_row(row)
 
     async def save_station(self, s: Station, seq: int) -> None:
         c, st = s.counters, s.settings
         await self._db.execute(
-            f"INSERT INTO paging_stations ({_STATION_COLS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+            f"INSERT INTO paging_stations ({STATION_COLS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
             " $11, $12, $13) ON CONFLICT (account_id) DO UPDATE SET global_seq = excluded.global_seq,"
             " next_id = excluded.next_id, clock_offset_ms = excluded.clock_offset_ms,"
             " system_id = excluded.system_id, default_goal_s = excluded.default_goal_s,"
@@ -83,29 +61,29 @@ class PgPaging:
 
     async def active(self, account_id: int, number: int) -> GuestSession | None:
         row = await self._db.fetchrow(
-            f"SELECT {_SESSION_COLS} FROM paging_sessions WHERE account_id = $1 AND number = $2 AND state <> 'cleared'",
+            f"SELECT {SESSION_COLS} FROM paging_sessions WHERE account_id = $1 AND number = $2 AND state <> 'cleared'",
             account_id, number,
         )
-        return None if row is None else _session(row)
+        return None if row is None else session_row(row)
 
     async def active_all(self, account_id: int) -> list[GuestSession]:
         rows = await self._db.fetch(
-            f"SELECT {_SESSION_COLS} FROM paging_sessions WHERE account_id = $1 AND state <> 'cleared' ORDER BY id",
+            f"SELECT {SESSION_COLS} FROM paging_sessions WHERE account_id = $1 AND state <> 'cleared' ORDER BY id",
             account_id,
         )
-        return [_session(r) for r in rows]
+        return [session_row(r) for r in rows]
 
     async def history(self, account_id: int) -> list[GuestSession]:
         rows = await self._db.fetch(
-            f"SELECT {_SESSION_COLS} FROM paging_sessions WHERE account_id = $1 AND state = 'cleared' ORDER BY id",
+            f"SELECT {SESSION_COLS} FROM paging_sessions WHERE account_id = $1 AND state = 'cleared' ORDER BY id",
             account_id,
         )
-        return [_session(r) for r in rows]
+        return [session_row(r) for r in rows]
 
     async def save_session(self, account_id: int, s: GuestSession) -> None:
         """Insert or overwrite the session ``(account_id, s.id)``; finishing one trims the history."""
         await self._db.execute(
-            f"INSERT INTO paging_sessions (account_id, {_SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+            f"INSERT INTO paging_sessions (account_id, {SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
             " $10, $11, $12, $13, $14)"
             " ON CONFLICT (account_id, id) DO UPDATE SET party_size = excluded.party_size,"
             " goal_s = excluded.goal_s, label = excluded.label, state = excluded.state,"
@@ -148,10 +126,10 @@ class PgPaging:
     async def add_event(self, seq: int, event: StationEvent) -> None:
         await self._db.execute(
             "INSERT INTO paging_events (seq, account_id, snapshot) VALUES ($1, $2, $3)",
-            seq, event.station.account_id, _encode_event(event),
+            seq, event.station.account_id, encode_event(event),
         )
         await self._db.execute("DELETE FROM paging_events WHERE seq <= $1", seq - EVENTS_KEPT)
 
     async def event(self, seq: int) -> StationEvent | None:
         found = await self._db.fetchval("SELECT snapshot FROM paging_events WHERE seq = $1", seq)
-        return None if found is None else _decode_event(found)
+        return None if found is None else decode_event(found)

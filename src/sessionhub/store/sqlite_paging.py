@@ -4,49 +4,22 @@ from __future__ import annotations
 
 import sqlite3
 
-import msgspec
-
 from sessionhub.core.paging import (
-    ClearType,
-    Counters,
     GuestSession,
     Page,
-    State,
     Station,
     StationEvent,
-    StationSettings,
 )
-
-HISTORY_KEPT = 1000
-"""Finished sessions kept per station; older ones are dropped as new ones finish."""
-
-EVENTS_KEPT = 10_000
-"""Event snapshots older than this many global changes are pruned (observers read them in ms)."""
-
-_STATION_COLS = (
-    "account_id, global_seq, next_id, clock_offset_ms, system_id, default_goal_s, stats_clear_mark,"
-    " stats_since_ms, stats_sessions, stats_served, stats_late, stats_served_s"
+from sessionhub.store.paging_rows import (
+    EVENTS_KEPT,
+    HISTORY_KEPT,
+    SESSION_COLS,
+    STATION_COLS,
+    decode_event,
+    encode_event,
 )
-_SESSION_COLS = (
-    "id, uuid, number, party_size, goal_s, label, state, created_ms, notified_ms, cleared_ms, clear_type,"
-    " session_seq, page_mode"
-)
-_encode_event = msgspec.json.Encoder().encode
-_decode_event = msgspec.json.Decoder(StationEvent).decode
-
-
-def _station(row: tuple[int, ...] | None) -> Station | None:
-    if row is None:
-        return None
-    return Station(row[0], row[1], row[2], row[3], StationSettings(row[4], row[5], row[6]), Counters(*row[7:12]))
-
-
-def _session(row: tuple[object, ...]) -> GuestSession:
-    s = GuestSession(*row)  # type: ignore[arg-type]
-    return GuestSession(
-        s.id, s.uuid, s.number, s.party_size, s.goal_s, s.label, State(s.state), s.created_ms, s.notified_ms,
-        s.cleared_ms, None if s.clear_type is None else ClearType(s.clear_type), s.session_seq, s.page_mode,
-    )
+from sessionhub.store.paging_rows import session as session_row
+from sessionhub.store.paging_rows import station as station_row
 
 
 class SqlitePaging:
@@ -57,43 +30,43 @@ class SqlitePaging:
 
     async def station(self, account_id: int) -> Station | None:
         row = self._c.execute(
-            f"SELECT {_STATION_COLS} FROM paging_stations WHERE account_id = ?", (account_id,)
+            f"SELECT {STATION_COLS} FROM paging_stations WHERE account_id = ?", (account_id,)
         ).fetchone()
-        return _station(row)
+        return station_row(row)
 
     async def save_station(self, s: Station, seq: int) -> None:
         c, st = s.counters, s.settings
         self._c.execute(
-            f"INSERT OR REPLACE INTO paging_stations ({_STATION_COLS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO paging_stations ({STATION_COLS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (s.account_id, s.global_seq, s.next_id, s.clock_offset_ms, st.system_id, st.default_goal_s,
              st.stats_clear_mark, c.since_ms, c.num_sessions, c.served, c.late, c.served_total_s, seq),
         )
 
     async def active(self, account_id: int, number: int) -> GuestSession | None:
         row = self._c.execute(
-            f"SELECT {_SESSION_COLS} FROM paging_sessions WHERE account_id = ? AND number = ? AND state <> 'cleared'",
+            f"SELECT {SESSION_COLS} FROM paging_sessions WHERE account_id = ? AND number = ? AND state <> 'cleared'",
             (account_id, number),
         ).fetchone()
-        return None if row is None else _session(row)
+        return None if row is None else session_row(row)
 
     async def active_all(self, account_id: int) -> list[GuestSession]:
         rows = self._c.execute(
-            f"SELECT {_SESSION_COLS} FROM paging_sessions WHERE account_id = ? AND state <> 'cleared' ORDER BY id",
+            f"SELECT {SESSION_COLS} FROM paging_sessions WHERE account_id = ? AND state <> 'cleared' ORDER BY id",
             (account_id,),
         ).fetchall()
-        return [_session(r) for r in rows]
+        return [session_row(r) for r in rows]
 
     async def history(self, account_id: int) -> list[GuestSession]:
         rows = self._c.execute(
-            f"SELECT {_SESSION_COLS} FROM paging_sessions WHERE account_id = ? AND state = 'cleared' ORDER BY id",
+            f"SELECT {SESSION_COLS} FROM paging_sessions WHERE account_id = ? AND state = 'cleared' ORDER BY id",
             (account_id,),
         ).fetchall()
-        return [_session(r) for r in rows]
+        return [session_row(r) for r in rows]
 
     async def save_session(self, account_id: int, s: GuestSession) -> None:
         """Insert or overwrite the session ``(account_id, s.id)``; finishing one trims the history."""
         self._c.execute(
-            f"INSERT INTO paging_sessions (account_id, {_SESSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            f"INSERT INTO paging_sessions (account_id, {SESSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (account_id, id) DO UPDATE SET party_size = excluded.party_size,"
             " goal_s = excluded.goal_s, label = excluded.label, state = excluded.state,"
             " notified_ms = excluded.notified_ms, cleared_ms = excluded.cleared_ms,"
@@ -134,10 +107,10 @@ class SqlitePaging:
         account_id = event.station.account_id
         self._c.execute(
             "INSERT INTO paging_events (seq, account_id, snapshot) VALUES (?, ?, ?)",
-            (seq, account_id, _encode_event(event)),
+            (seq, account_id, encode_event(event)),
         )
         self._c.execute("DELETE FROM paging_events WHERE seq <= ?", (seq - EVENTS_KEPT,))
 
     async def event(self, seq: int) -> StationEvent | None:
         row = self._c.execute("SELECT snapshot FROM paging_events WHERE seq = ?", (seq,)).fetchone()
-        return None if row is None else _decode_event(row[0])
+        return None if row is None else decode_event(row[0])
