@@ -114,31 +114,8 @@ def decode(data: bytes) -> Message:
                 raise MalformedMessage("payload marker without payload")
             m.payload = data[pos:]
             return m
-        delta, length = byte >> 4, byte & 0x0F
-        if delta == 13:
-            if pos >= n:
-                raise MalformedMessage("truncated option delta")
-            delta = data[pos] + 13
-            pos += 1
-        elif delta == 14:
-            if pos + 2 > n:
-                raise MalformedMessage("truncated option delta")
-            delta = (data[pos] << 8 | data[pos + 1]) + 269
-            pos += 2
-        elif delta == 15:
-            raise MalformedMessage("option delta nibble 15")
-        if length == 13:
-            if pos >= n:
-                raise MalformedMessage("truncated option length")
-            length = data[pos] + 13
-            pos += 1
-        elif length == 14:
-            if pos + 2 > n:
-                raise MalformedMessage("truncated option length")
-            length = (data[pos] << 8 | data[pos + 1]) + 269
-            pos += 2
-        elif length == 15:
-            raise MalformedMessage("option length nibble 15")
+        delta, pos = _extended(byte >> 4, data, pos, "delta")
+        length, pos = _extended(byte & 0x0F, data, pos, "length")
         number += delta
         end = pos + length
         if end > n:
@@ -146,3 +123,20 @@ def decode(data: bytes) -> Message:
         options.append((number, data[pos:end]))
         pos = end
     return m
+
+
+def _extended(nibble: int, data: bytes, pos: int, what: str) -> tuple[int, int]:
+    """An option delta or length from its 4-bit nibble and the extended bytes after it (RFC 7252
+    §3.1: 13 = one more byte + 13, 14 = two more bytes + 269, 15 = reserved); returns it and the
+    position after it."""
+    if nibble < 13:
+        return nibble, pos
+    if nibble == 13:
+        if pos >= len(data):
+            raise MalformedMessage(f"truncated option {what}")
+        return data[pos] + 13, pos + 1
+    if nibble == 14:
+        if pos + 2 > len(data):
+            raise MalformedMessage(f"truncated option {what}")
+        return (data[pos] << 8 | data[pos + 1]) + 269, pos + 2
+    raise MalformedMessage(f"option {what} nibble 15")
