@@ -3,6 +3,7 @@ and a real ``sessionhub serve`` process on a free port for the over-the-socket t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -109,10 +110,13 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
 
 
 def start_server(db: str, log: Path, *extra: str) -> Server:
+    """``sessionhub serve`` on ``db`` and a free HTTP port; CoAP off unless ``extra`` names ``--coap``
+    (tests never take the default port 5683 a developer's own server may hold)."""
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sessionhub", "serve", "--db", db, "--http", f"127.0.0.1:{port}", *extra],
+            [sys.executable, "-m", "sessionhub", "serve", "--db", db, "--http", f"127.0.0.1:{port}", "--coap", "off",
+             *extra],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     wait_for_port(port, proc, log)
@@ -125,12 +129,17 @@ def stop_server(server: Server, sig: int = signal.SIGTERM) -> int:
     return server.proc.wait(timeout=20)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    db = f"sqlite:///{tmp_path / 'served.db'}"
-    subprocess.run([sys.executable, "-m", "sessionhub", "migrate", "--db", db], check=True, capture_output=True)
-    srv = start_server(db, tmp_path / "server.log")
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A migrated, running ``sessionhub serve`` (CoAP off) on each store: the socket tests run on both."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            db = f"sqlite:///{tmp_path / 'served.db'}"
+        else:
+            db = stack.enter_context(pg.fresh_schema_sync("srv"))
+        subprocess.run([sys.executable, "-m", "sessionhub", "migrate", "--db", db], check=True, capture_output=True)
+        srv = start_server(db, tmp_path / "server.log")
+        try:
+            yield srv
+        finally:
+            stop_server(srv)
