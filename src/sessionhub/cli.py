@@ -1,7 +1,7 @@
 """The ``sessionhub`` command (also ``python -m sessionhub``).
 
-    sessionhub serve [--db URL] [--http HOST:PORT]       run the server until SIGTERM/SIGINT
-                 [--coap HOST:PORT|off] [--station-account NAME] [--coap-allow CIDR ...]
+    sessionhub serve [--db URL] [--http HOST:PORT] ...   run the server until SIGTERM/SIGINT; every
+                 Settings field is a flag and a SESSIONHUB_* variable (``serve --help`` lists them)
     sessionhub migrate [--db URL]                        bring a database's schema up to date
     sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--alias TEXT]
     sessionhub keys list | keys revoke KEY
@@ -11,6 +11,9 @@
     sessionhub demo                                      seed a demo account; print a key and curl lines
     sessionhub streamrank URL [--seconds N] [--interval S] [--header 'NAME: VALUE' ...]
                  poll URL and stream its /stream twin; print the x-streamrank block (YAML)
+
+Flags and variables come from ``config.Settings`` (``add_settings``): a new setting is a field there,
+never a hand-written flag here.
 
 Exit codes: 0 success, 1 a refused request (the message says why), 2 bad usage.
 """
@@ -27,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import FrameType
 from typing import TypeVar
 
-from sessionhub import config
+from sessionhub import __version__, config
 from sessionhub.config import Settings, host_port
 from sessionhub.core.errors import SessionhubError
 from sessionhub.runtime import Runtime, build
@@ -49,27 +52,55 @@ def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(db=getattr(args, "db", None), http=getattr(args, "http", None))
+    """Settings of a command: its flags over ``SESSIONHUB_*`` variables over the defaults."""
+    given = {spec.name: getattr(args, spec.name, None) for spec in config.specs()}
+    return Settings.from_env(None, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
 
 
-def _coap_settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    """The CoAP part of ``serve``: on by default at DEFAULT_COAP (skipped if that is taken)."""
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """``serve``'s settings. CoAP is on by default at DEFAULT_COAP (skipped if that is taken); ``off`` ends it."""
     import dataclasses
-    import ipaddress
 
-    allow = tuple(args.coap_allow or ())
-    for cidr in allow:
+    settings = _settings(args)
+    coap = settings.coap or config.DEFAULT_COAP
+    settings = dataclasses.replace(settings, coap=None if coap == "off" else coap, coap_optional=settings.coap is None)
+    settings.check()
+    return settings
+
+
+def add_settings(p: argparse.ArgumentParser, *names: str) -> None:
+    """Flags for the named Settings fields (all of them when none is named), each derived from its
+    field (see config.py): ``--name-with-dashes``, help from the docstring, env and default shown."""
+    group = p.add_argument_group("settings (each also from its environment variable; a flag wins)")
+    for spec in config.specs():
+        if not spec.cli or (names and spec.name not in names):
+            continue
+        if spec.secret:
+            group.description = (group.description or "") + f"Environment only: {spec.env}: {spec.help(env=False)}. "
+            continue
+        kw: dict[str, object] = {"dest": spec.name, "default": None, "help": spec.help()}
+        if spec.metavar:
+            kw["metavar"] = spec.metavar
+        if spec.kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif spec.kind is tuple:
+            kw["action"], kw["type"] = "append", spec.parse
+        else:
+            kw["type"] = _argtype(spec)
+            if spec.choices:
+                kw["choices"] = spec.choices
+        group.add_argument(spec.flag, **kw)  # type: ignore[arg-type]
+
+
+def _argtype(spec: config.Spec) -> Callable[[str], object]:
+    def parse(text: str) -> object:
         try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
-    coap = args.coap or config.DEFAULT_COAP
-    if coap != "off":
-        host_port(coap, "coap")
-    return dataclasses.replace(
-        settings, coap=None if coap == "off" else coap, coap_optional=args.coap is None, coap_allow=allow,
-        station_account=args.station_account or settings.station_account,
-    )
+            return spec.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = spec.kind.__name__  # argparse names the type in its error message
+    return parse
 
 
 def raise_fd_limit() -> None:
@@ -103,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sessionhub.http import create_app
 
-    settings = _coap_settings(args, _settings(args))
+    settings = _serve_settings(args)
     raise_fd_limit()  # every SSE subscriber holds a socket
     host, port = host_port(settings.http, "http")
     runtime = build(settings)
@@ -159,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     host, port = host_port(settings.http, "http")
-    coap = args.coap or config.DEFAULT_COAP
+    coap = settings.coap or config.DEFAULT_COAP
     print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}", coap)))
     return 0
 
@@ -186,20 +217,14 @@ def cmd_streamrank(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sessionhub", description="Live sessions at physical places.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def db(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", help=f"database URL (env SESSIONHUB_DB; default {config.DEFAULT_DB})")
+        add_settings(sp, "db")
 
-    serve = sub.add_parser("serve", help="run the server")
-    db(serve)
-    serve.add_argument("--http", help=f"HOST:PORT for HTTP (default {config.DEFAULT_HTTP})")
-    serve.add_argument("--coap", help=f"HOST:PORT for the CoAP paging dialect, or 'off' (default {config.DEFAULT_COAP};"
-                       " a non-loopback address must be given here explicitly)")
-    serve.add_argument("--station-account",
-                       help=f"account whose paging station CoAP serves (default {config.DEMO_ACCOUNT})")
-    serve.add_argument("--coap-allow", action="append", metavar="CIDR",
-                       help="client network allowed to talk CoAP (repeatable; default loopback only)")
+    serve = sub.add_parser("serve", help="run the server", description="Run the server until SIGTERM/SIGINT.")
+    add_settings(serve)
     serve.set_defaults(run=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
@@ -239,10 +264,9 @@ def parser() -> argparse.ArgumentParser:
     db(llist)
     locations.set_defaults(run=cmd_locations)
 
-    demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines")
-    db(demo)
-    demo.add_argument("--http", help=f"HOST:PORT the server will listen on (default {config.DEFAULT_HTTP})")
-    demo.add_argument("--coap", help=f"HOST:PORT its CoAP endpoint will listen on (default {config.DEFAULT_COAP})")
+    demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines",
+                          description="Seed a demo account; print lines for a server on the same --http/--coap.")
+    add_settings(demo, "db", "http", "coap")
     demo.set_defaults(run=cmd_demo)
 
     rank = sub.add_parser("streamrank", help="poll URL and stream its /stream twin; print the x-streamrank block")

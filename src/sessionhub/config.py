@@ -1,48 +1,118 @@
 """Settings: every knob of the server, declared once, read from flags and the environment by the CLI.
 
-Nothing here reads the environment at import time: ``Settings.from_env`` does, when called.
+How to add a setting (one place, this file)::
+
+    class Settings:
+        ...
+        stream_cap: int = 1000
+        '''Streams one key may hold open at once (0: no cap).'''
+
+That is all: ``sessionhub serve --help`` then lists ``--stream-cap N`` with that docstring as its help,
+and ``SESSIONHUB_STREAM_CAP`` sets it from the environment (the flag wins over the variable, the
+variable over the default). The flag and the variable are derived from the field's name; its type picks
+the parsing: ``str``, ``int``, ``float``, ``bool`` (``--x/--no-x``; env ``1/true/yes/on`` or
+``0/false/no/off``), ``X | None`` (None is the default only), ``tuple[str, ...]`` (a repeatable flag;
+env comma-separated) and ``Literal["a", "b"]`` (choices). Every field needs a docstring (a test checks).
+For the rare field that is not a plain flag, ``field(metadata=...)`` with the keys of ``Option``:
+``cli=False`` (internal: neither flag nor variable), ``secret=True`` (environment only: a command line
+is visible in ``ps``), ``default_help`` (what ``--help`` shows as the default) and ``metavar``.
+Validate a value where it is used, or in ``Settings.check`` when a wrong one must stop ``serve``
+before it binds.
+
+Nothing here reads the environment at import time: ``Settings.from_env`` (and ``default_db``) do, when
+called.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
+import inspect
+import ipaddress
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
-DEFAULT_DB = "sqlite:///./var/sessionhub.db"
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_COAP = "127.0.0.1:5683"
 DEMO_ACCOUNT = "demo"
+ENV_PREFIX = "SESSIONHUB_"
+
+
+def default_db_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the embedded database lives unless told: ``$XDG_DATA_HOME/sessionhub/sessionhub.db``,
+    else ``~/.local/share/sessionhub/sessionhub.db`` (never relative to the working directory, so
+    every command run from anywhere finds the same database)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "sessionhub" / "sessionhub.db"
+
+
+def default_db(env: Mapping[str, str] | None = None) -> str:
+    """The default database URL (see ``default_db_path``)."""
+    return f"sqlite:///{default_db_path(env)}"
+
+
+class Option(typing.TypedDict, total=False):
+    """Keys of a Settings field's ``metadata`` (all optional)."""
+
+    cli: bool
+    secret: bool
+    default_help: str
+    metavar: str
+
+
+def _option(**kw: Any) -> dict[str, Any]:
+    return dict(Option(**kw))  # type: ignore[typeddict-item]
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    db: str = DEFAULT_DB
-    """Database URL (env ``SESSIONHUB_DB``): ``sqlite:///PATH`` or ``postgresql://USER@HOST:PORT/DB``."""
-    http: str = DEFAULT_HTTP
+    db: str = field(default_factory=default_db, metadata=_option(metavar="URL"))
+    """Database URL: ``sqlite:///PATH`` (four slashes before an absolute path) or
+    ``postgresql://USER@HOST:PORT/DB``; the default is under ``$XDG_DATA_HOME`` (else ``~/.local/share``)."""
+    http: str = field(default=DEFAULT_HTTP, metadata=_option(metavar="HOST:PORT"))
     """HOST:PORT the HTTP dialects listen on."""
-    coap: str | None = None
-    """HOST:PORT of the CoAP paging dialect; None serves no CoAP."""
-    station_account: str = DEMO_ACCOUNT
+    coap: str | None = field(default=None, metadata=_option(
+        metavar="HOST:PORT|off", default_help=f"{DEFAULT_COAP}, skipped with a warning if taken"))
+    """HOST:PORT of the CoAP paging dialect, or ``off``; a non-loopback address must be given explicitly."""
+    station_account: str = field(default=DEMO_ACCOUNT, metadata=_option(metavar="NAME"))
     """The account whose paging station the CoAP endpoint serves."""
-    coap_allow: tuple[str, ...] = field(default_factory=tuple)
-    """CIDRs allowed to talk CoAP; empty means loopback only."""
-    coap_optional: bool = False
+    coap_allow: tuple[str, ...] = field(default=(), metadata=_option(metavar="CIDR", default_help="loopback only"))
+    """Client network allowed to talk CoAP (others are dropped silently)."""
+    coap_optional: bool = field(default=False, metadata=_option(cli=False))
     """When ``coap`` cannot be bound, log and serve without CoAP (for the implicit default address)."""
-    jwt_secret: str | None = None
-    """HS256 secret for parking user JWTs (env ``SESSIONHUB_JWT_SECRET``); None: one kept in the database."""
+    jwt_secret: str | None = field(default=None, metadata=_option(secret=True, default_help="one kept in the database"))
+    """HS256 secret for parking user JWTs."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from ``env`` (default ``os.environ``), then explicit non-None ``overrides``."""
+        """Settings from ``env`` (default ``os.environ``: ``SESSIONHUB_<FIELD>``, empty means unset),
+        then the explicit non-None ``overrides``. Raises ValueError naming the variable of a bad value."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
-        if env.get("SESSIONHUB_DB"):
-            values["db"] = env["SESSIONHUB_DB"]
-        if env.get("SESSIONHUB_JWT_SECRET"):
-            values["jwt_secret"] = env["SESSIONHUB_JWT_SECRET"]
+        for spec in specs():
+            text = env.get(spec.env)
+            if spec.cli and text:
+                values[spec.name] = spec.parse_env(text)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def check(self) -> None:
+        """Refuse values ``serve`` must not start with; ValueError names the flag."""
+        host_port(self.http, "http")
+        if self.coap is not None:
+            host_port(self.coap, "coap")
+        for cidr in self.coap_allow:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
 
 
 def host_port(text: str, name: str) -> tuple[str, int]:
@@ -51,3 +121,118 @@ def host_port(text: str, name: str) -> tuple[str, int]:
     if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(f"--{name} must be HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+# --- the derivation: a field's flag, variable, parser and help ----------------------------------
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One setting as the CLI sees it, derived from a Settings field."""
+
+    name: str
+    kind: type  # str, int, float, bool or tuple (of str)
+    optional: bool
+    choices: tuple[str, ...] | None
+    default: object
+    doc: str
+    cli: bool
+    secret: bool
+    default_help: str | None
+    metavar: str | None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def parse(self, text: str) -> object:
+        """One value from its text (a flag's argument, one item of a tuple); ValueError if malformed."""
+        if self.kind is bool:
+            low = text.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}, got {text!r}")
+            return low in _TRUE
+        if self.kind in (int, float):
+            return self.kind(text.strip())
+        if self.choices is not None and text not in self.choices:
+            raise ValueError(f"expected one of {list(self.choices)}, got {text!r}")
+        return text
+
+    def parse_env(self, text: str) -> object:
+        try:
+            if self.kind is tuple:
+                return tuple(item.strip() for item in text.split(",") if item.strip())
+            return self.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"{self.env}: {exc}") from None
+
+    def help(self, *, env: bool = True) -> str:
+        shown = self.default_help
+        if shown is None and self.default not in (None, (), ""):
+            shown = str(self.default).lower() if self.kind is bool else str(self.default)
+        parts = [self.doc.rstrip(".")]
+        if self.kind is tuple:
+            parts.append("repeatable")
+        if env:
+            parts.append(f"env {self.env}" + (", comma-separated" if self.kind is tuple else ""))
+        if shown:
+            parts.append(f"default: {shown}")
+        return "; ".join(parts).replace("%", "%%")
+
+
+def specs() -> tuple[Spec, ...]:
+    """Every Settings field as a Spec, in declaration order (defaults computed now: ``db``'s reads $HOME)."""
+    hints, docs = _hints_and_docs()
+    out = []
+    for f in dataclasses.fields(Settings):
+        kind, optional, choices = _kind(hints[f.name])
+        meta: Option = f.metadata  # type: ignore[assignment]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out.append(Spec(
+            name=f.name, kind=kind, optional=optional, choices=choices, default=default,
+            doc=docs.get(f.name, ""), cli=meta.get("cli", True), secret=meta.get("secret", False),
+            default_help=meta.get("default_help"), metavar=meta.get("metavar"),
+        ))
+    return tuple(out)
+
+
+@functools.cache
+def _hints_and_docs() -> tuple[dict[str, Any], dict[str, str]]:
+    return typing.get_type_hints(Settings), _field_docs(Settings)
+
+
+def _kind(hint: Any) -> tuple[type, bool, tuple[str, ...] | None]:
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        kind, _, choices = _kind(inner)
+        return kind, True, choices
+    if origin is Literal:
+        return str, False, tuple(str(a) for a in args)
+    if origin is tuple:
+        return tuple, False, None
+    if hint in (str, int, float, bool):
+        return hint, False, None
+    raise TypeError(f"Settings field type {hint!r} has no flag parser: see config.py's docstring")
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of ``cls`` (attribute docstrings, as Sphinx reads them)."""
+    try:
+        tree = ast.parse(inspect.getsource(cls))
+    except (OSError, TypeError):  # no source (a frozen build): flags without help text
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for prev, node in zip(body, body[1:], strict=False):
+        if (isinstance(prev, ast.AnnAssign) and isinstance(prev.target, ast.Name) and isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            docs[prev.target.id] = " ".join(node.value.value.replace("``", "").split())
+    return docs
