@@ -4,7 +4,7 @@
 
 (a) a minimal aiocoap server (``bench.aiocoap_ref``: one resource, a constant body) and (b)
 ``sessionhub serve`` with CoAP, each pinned to core 0, are loaded in turn (interleaved rounds,
-median) with ``../shared/tools/coapload.py`` (16 client ports) pinned to core 1:
+median) with ``bench.coapload`` (16 client ports, a process of its own) pinned to core 1:
 ``GET /v1/sessions?number=N`` on a seeded session against the constant resource. Target >= 4x.
 (c) 1,000 observers of ``/v1/notify`` (100 sockets x 10 tokens, a lean client in this process,
 moved to core 1) register; then changes are made one at a time and the delay from sending the
@@ -14,9 +14,9 @@ change request to each observer receiving its notification is measured. Target: 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
-import re
 import selectors
 import socket
 import statistics
@@ -30,7 +30,6 @@ from pathlib import Path
 
 from bench.harness import PY, ROOT, Figure, free_port, pin, print_figures
 
-COAPLOAD = ROOT.parent / "shared" / "tools" / "coapload.py"
 NUMBER = 23
 
 
@@ -105,13 +104,14 @@ def _server(argv: Sequence[str], port: int, log: Path) -> Iterator[int]:
 
 
 def coapload(port: int, path: str, query: str, seconds: float) -> float:
-    """Responses/s from coapload.py (16 ports) on core 1; every answer must be 2.05."""
-    argv = [PY, str(COAPLOAD), "127.0.0.1", str(port), path, query, "--ports", "16", "--seconds", str(seconds)]
-    out = subprocess.run(pin(1, argv), check=True, capture_output=True, text=True).stdout
-    match = re.search(r"responses/s=(\d+) n=\d+ codes=(\{.*?\})", out)
-    if match is None or set(eval(match.group(2))) != {"2.05"}:  # noqa: S307 - coapload prints a dict literal
-        raise RuntimeError(f"coapload: unexpected output {out!r}")
-    return float(match.group(1))
+    """Responses/s from ``bench.coapload`` (16 ports) on core 1; every answer must be 2.05."""
+    argv = [PY, "-m", "bench.coapload", "127.0.0.1", str(port), path, query, "--ports", "16", "--seconds",
+            str(seconds), "--json"]
+    out = subprocess.run(pin(1, argv), check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    summary = json.loads(out)
+    if set(summary["codes"]) != {"2.05"}:
+        raise RuntimeError(f"coapload: unexpected answers {summary!r}")
+    return float(summary["responses_per_s"])
 
 
 class Observers:

@@ -17,7 +17,7 @@ from tests.conftest import Server
 
 pytestmark = pytest.mark.slow
 
-SEED = Path(__file__).parents[2] / ".." / "shared" / "seeds" / "coord-parking-access-get-session.yaml"
+SEED = Path(__file__).parents[1] / "seeds" / "coord-parking-access-get-session.yaml"
 USER = "00000000-0000-0000-0000-000000000000"
 OTHER = "11111111-2222-3333-4444-555555555555"
 

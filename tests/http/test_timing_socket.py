@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Server, start_server, stop_server
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "rufus-get-session.md"
+SEED = Path(__file__).resolve().parents[1] / "seeds" / "rufus-get-session.md"
 
 
 def setup_session(server: Server) -> tuple[str, str, str]:

@@ -1,4 +1,4 @@
-// The seed's example code (shared/seeds/lrs-coap-get-session.md), verbatim except the host and
+// The seed's example code (tests/seeds/lrs-coap-get-session.md), verbatim except the host and
 // port, which come from the environment (HOST, PORT) instead of 10.0.1.32:5683.
 // Using node-coap (yarn add coap, npm install coap): https://github.com/mcollina/node-coap
 const coap = require('coap');
