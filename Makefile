@@ -1,25 +1,40 @@
 # Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+#
+# Installs are reproducible: pip installs from the pins in requirements/ (constraints files):
+#   requirements/runtime.txt  what `make run` installs (the package and its runtime dependencies, asyncpg too)
+#   requirements/dev.txt      what `make test` installs (runtime + the `dev` extra: test and lint tools)
+# A new dependency: add it to pyproject.toml (with an upper bound when the code relies on its internals),
+# then `make lock` re-resolves both files in throw-away venvs; commit pyproject.toml and requirements/ together.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DB ?= sqlite:///./var/sessionhub.db
+RUN_STAMP := $(VENV)/.runtime-stamp
+# make run keeps its database in this clone (absolute, so the printed CLI line works from anywhere);
+# the sessionhub command's own default is under $XDG_DATA_HOME (sessionhub serve --help says where)
+DB ?= sqlite:///$(CURDIR)/var/sessionhub.db
 HTTP ?= 127.0.0.1:8080
-# the CoAP address demo prints; serve listens there by default (and goes on without CoAP if it is taken)
-COAP ?= 127.0.0.1:5683
+# empty: serve's default CoAP address (127.0.0.1:5683, skipped with a warning when taken)
+COAP ?=
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test check lint lock bench soak system-deps clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+
+$(RUN_STAMP): pyproject.toml requirements/runtime.txt | $(VENV)/bin/python
+	$(BIN)/pip install -q -c requirements/runtime.txt -e .
 	touch $@
 
-## run: set up, seed the demo account, print a key and curl lines, serve on the embedded SQLite default
-run: $(STAMP)
-	$(BIN)/sessionhub demo --db $(DB) --http $(HTTP) --coap $(COAP)
-	$(BIN)/sessionhub serve --db $(DB) --http $(HTTP)
+$(STAMP): pyproject.toml requirements/dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install -q -c requirements/dev.txt -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+## run: set up (runtime only), serve on the embedded SQLite database, and once listening seed the demo
+## account and print a key with lines that work as pasted
+run: $(RUN_STAMP)
+	$(BIN)/sessionhub serve --demo --db $(DB) --http $(HTTP) $(if $(COAP),--coap $(COAP))
 
 ## system-deps: the real third-party clients and load tools the tests and benchmarks drive
 system-deps:
@@ -30,9 +45,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+## check: the fast inner loop: lint, then the tests that need no system package and start no server
+check: lint
+	$(BIN)/pytest -q -m "not system and not slow"
+
 ## test: set up, lint, and run the whole suite
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest
+
+## lock: re-resolve requirements/*.txt from pyproject.toml (latest releases within its bounds)
+lock:
+	bash scripts/lock.sh
 
 ## bench: the speed figures, each beside a reference measured in the same run
 bench: $(STAMP) system-deps

@@ -12,7 +12,8 @@ import pytest
 from tests.coap.conftest import Coap, coap_client_binary
 
 BINARY = coap_client_binary()
-pytestmark = pytest.mark.skipif(BINARY is None, reason="libcoap's coap-client is not installed")
+pytestmark = [pytest.mark.system,
+              pytest.mark.skipif(BINARY is None, reason="libcoap's coap-client is not installed")]
 
 
 async def client(coap: Coap, *args: str, timeout: float = 15.0) -> tuple[str, str]:

@@ -16,10 +16,10 @@ import pytest
 from tests.coap.conftest import Coap
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.system, pytest.mark.skipif(
     shutil.which("node") is None or not (NODE_DIR / "node_modules" / "coap").is_dir(),
     reason="node and tests/node/node_modules (scripts/system-deps.sh runs npm ci) are needed",
-)
+)]
 
 
 async def node(coap: Coap, script: str, *args: str, timeout: float = 20.0) -> str:

@@ -15,7 +15,7 @@ import yaml
 
 from tests.conftest import Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]  # curl
 
 SEED = Path(__file__).parents[1] / "seeds" / "coord-parking-access-get-session.yaml"
 USER = "00000000-0000-0000-0000-000000000000"

@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import Server, start_server, stop_server
 
+pytestmark = pytest.mark.system  # curl
+
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "rufus-get-session.md"
 
 

@@ -21,7 +21,7 @@ import yaml
 from tests.conftest import Server, start_server, stop_server
 from tests.http.test_parking_socket import USER, Coord, curl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]  # curl, chromium
 
 
 @pytest.fixture
