@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import FrameType
@@ -126,6 +127,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 signal.signal(sig, self.handle_exit)
             yield
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and settings.demo:  # seeded once bound: a failed start revokes no running server's key
+                await _print_demo(runtime, settings)
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             # uvicorn waits for open responses before it stops: end the streams and long-polls now
@@ -146,6 +152,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ))
     server.run()
     return 0 if server.started else 1
+
+
+async def _print_demo(runtime: Runtime, settings: Settings) -> None:
+    from sessionhub.demo import seed
+
+    def url_host(host: str) -> str:
+        return f"[{host}]" if ":" in host else host
+
+    host, port = host_port(settings.http, "http")
+    coap = None if runtime.coap is None else f"{url_host(runtime.coap.host)}:{runtime.coap.port}"
+    print(await seed(runtime, f"http://{url_host(host)}:{port}", coap), flush=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -191,7 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     host, port = host_port(settings.http, "http")
     coap = settings.coap or config.DEFAULT_COAP
-    print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}", coap)))
+    print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}", None if coap == "off" else coap)))
     return 0
 
 

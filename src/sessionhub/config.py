@@ -87,6 +87,9 @@ class Settings:
     """Client network allowed to talk CoAP (others are dropped silently)."""
     coap_optional: bool = field(default=False, metadata=_option(cli=False))
     """When ``coap`` cannot be bound, log and serve without CoAP (for the implicit default address)."""
+    demo: bool = False
+    """Once the server is listening, seed the demo account and print a fresh key with lines that work against
+    it (what ``make run`` does; the previous demo key is revoked only then)."""
     jwt_secret: str | None = field(default=None, metadata=_option(secret=True, default_help="one kept in the database"))
     """HS256 secret for parking user JWTs."""
 

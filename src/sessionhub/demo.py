@@ -1,12 +1,19 @@
 """The demo account ``make run`` seeds: a READ_WRITE key, a timing device with a session of
 passings, a parking location with a started session, a guest on pager 23 of the account's paging
-station, and the lines (curl, coap-client, a browser page) that read them.
+station, and the lines (curl, coap-client, a browser page, the CLI) that read them.
 Running it again issues a fresh key (revoking the previous demo key) and reuses the rest.
+``serve --demo`` (what ``make run`` runs) seeds only once its sockets are bound, so a start that fails
+(a port taken by a running server) revokes nobody's key.
 """
 
 from __future__ import annotations
 
-from sessionhub.config import DEFAULT_COAP, DEMO_ACCOUNT
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from sessionhub.config import DEMO_ACCOUNT
 from sessionhub.core.access import Key
 from sessionhub.core.errors import AlreadyExists, SessionsNotFound
 from sessionhub.core.paging import Fields
@@ -20,8 +27,8 @@ DEMO_LOCATION = "Demo garage"
 DEMO_PAGER = 23
 
 
-async def seed(rt: Runtime, base_url: str, coap: str = DEFAULT_COAP) -> str:
-    """Seed the demo objects; return what to print."""
+async def seed(rt: Runtime, base_url: str, coap: str | None) -> str:
+    """Seed the demo objects; return what to print (no CoAP line when ``coap`` is None: not served)."""
     key_text = await rt.access.create_key(DEMO_ACCOUNT, "READ_WRITE", True, DEMO_ALIAS, test_account=True,
                                           replace_alias=True)
     key = await rt.access.authenticate(key_text)
@@ -50,20 +57,43 @@ async def seed(rt: Runtime, base_url: str, coap: str = DEFAULT_COAP) -> str:
         "live, without polling (Server-Sent Events; ?patch=1 for JSON Patch diffs):",
         f"  curl -N '{base_url}/v0/sessions/{token}/stream?api_key={key_text}'",
         f"  a screen: {base_url}/live?stream=/v1/paging/stream%3Fapi_key%3D{key_text}",
+        "",
+        "the sessionhub command on this database (keys, locations, migrate; --help lists all):",
+        f"  {cli_line(rt.settings.db, 'keys', 'list')}",
     ])
 
 
-async def _seed_paging(rt: Runtime, coap: str) -> list[str]:
+def cli_line(db: str, *args: str) -> str:
+    """How to call this very ``sessionhub`` on ``db`` from any directory (it need not be on PATH)."""
+    script = Path(sys.executable).parent / "sessionhub"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "sessionhub"]
+    if db.startswith("sqlite:///"):  # an absolute path, so the line works from any directory
+        db = f"sqlite:///{Path(db.removeprefix('sqlite:///')).resolve()}"
+    return shlex.join([*command, *args, "--db", db])
+
+
+def coap_client() -> str | None:
+    """The libcoap client installed here: Debian calls it coap-client-notls (or -gnutls, -openssl)."""
+    for name in ("coap-client", "coap-client-notls", "coap-client-gnutls", "coap-client-openssl"):
+        if shutil.which(name):
+            return name
+    return None
+
+
+async def _seed_paging(rt: Runtime, coap: str | None) -> list[str]:
     """A party of 4 on pager 23 of the demo account's station, unless one is seated there already."""
     account_id = await rt.paging.open_station(DEMO_ACCOUNT)
     if not any(s.number == DEMO_PAGER for s in (await rt.paging.active_sessions(account_id)).sessions):
         await rt.paging.open_session(account_id, DEMO_PAGER, Fields(goal_s=600, label="Sarah", party_size=4), None,
                                      None)
-    return [
-        "",
-        f"guest paging (LRS T7470 CoAP), the station of account {DEMO_ACCOUNT!r} (serve --station-account):",
-        f"  coap-client -m get 'coap://{coap}/v1/sessions?number={DEMO_PAGER}'    # Debian: coap-client-notls",
-    ]
+    head = f"guest paging (LRS T7470 CoAP), the station of account {DEMO_ACCOUNT!r} (serve --station-account):"
+    if coap is None:
+        return ["", head, "  # CoAP is not served: pass --coap HOST:PORT (make run COAP=HOST:PORT)"]
+    client = coap_client()
+    if client is None:
+        return ["", head, f"  # coap://{coap}/v1/sessions?number={DEMO_PAGER} needs a CoAP client: Debian's"
+                " libcoap3-bin (apt-get install libcoap3-bin) brings coap-client-notls"]
+    return ["", head, f"  {client} -m get 'coap://{coap}/v1/sessions?number={DEMO_PAGER}'"]
 
 
 async def _seed_parking(rt: Runtime, key: Key | None, key_text: str, base_url: str) -> list[str]:
