@@ -205,10 +205,26 @@ async def test_access_types(client: httpx.AsyncClient, keys: Keys, rufus: Rufus)
     assert forbidden.status_code == 403 and forbidden.json()["description"] == "Forbidden"
 
 
-@pytest.mark.parametrize("headers", [{}, {"api_key": ""}, {"api_key": "shk_nope"}, {"x-api-key": "ror-ae4f"}])
-async def test_missing_or_unknown_key_is_401_json(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize("headers", [{"api_key": "shk_nope"}, {"x-api-key": "ror-ae4f"}])
+async def test_unknown_key_is_401_json(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     r = await client.get("/v0/devices", headers=headers)
     assert r.status_code == 401 and r.json()["description"] == "Unauthorized"
+
+
+@pytest.mark.parametrize("headers", [{}, {"api_key": ""}, {"x-api-key": ""}])
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v0/devices"), ("POST", "/v0/devices"), ("GET", "/v0/sessions/" + "A" * 64),
+    ("PATCH", "/v0/sessions/close/" + "A" * 64), ("POST", "/v0/passings"), ("DELETE", "/v0/devices/" + "A" * 64),
+])
+async def test_missing_key_is_400_as_the_seed_documents(
+    client: httpx.AsyncClient, headers: dict[str, str], method: str, path: str
+) -> None:
+    """The seed: "400: Bad Request If any of the required parameters is missing" (api_key is one)."""
+    bodies = {"/v0/devices": {"model": "X1", "serial_number": "S-1"}, "/v0/passings": {
+        "token_session": "A" * 64, "passings_list": []}}
+    r = await client.request(method, path, headers=headers, json=bodies.get(path, {}))
+    assert r.status_code == 400, r.text
+    assert r.json()["description"] == "Bad request" and r.json()["field"] == "api_key"
 
 
 async def test_revoked_key_stops_working(client: httpx.AsyncClient, runtime: Any, keys: Keys) -> None:

@@ -300,7 +300,8 @@ async def test_errors_come_before_the_stream_in_the_dialects_shape(live: Live, k
     for url, headers, status in [
         (f"/v0/sessions/{token}/stream", {"api_key": keys.read}, 404),
         ("/v0/sessions/xyz/stream", {"api_key": keys.read}, 400),
-        (f"/v0/sessions/{token}/stream", {}, 401),
+        (f"/v0/sessions/{token}/stream", {}, 400),
+        (f"/v0/sessions/{token}/stream", {"api_key": "nope"}, 401),
         (f"/v0/passings/device2/{token}/stream", {"api_key": keys.read}, 404),
         (f"/v0/passings/device2/{token}/stream", {"api_key": keys.read, "last-event-id": "-1"}, 400),
     ]:

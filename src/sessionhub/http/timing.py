@@ -52,6 +52,14 @@ def hex_id(value: str, name: str) -> str:
     return value.upper()
 
 
+def required_key(raw: str | None) -> str:
+    """The key a request sent. RUFUS marks ``api_key`` required on every endpoint and answers a
+    missing required parameter with 400; an unknown key is still the service's 401."""
+    if not raw:
+        raise InvalidInput("the api_key header (or x-api-key) is required", "api_key")
+    return raw
+
+
 def _devices(request: Request) -> list[str]:
     return [timing_devices_prefix()]
 
@@ -70,7 +78,7 @@ class TimingApi:
 
     async def key(self, request: Request) -> Key | None:
         headers = request.headers
-        return await self.access.authenticate(headers.get("api_key") or headers.get("x-api-key"))
+        return await self.access.authenticate(required_key(headers.get("api_key") or headers.get("x-api-key")))
 
     # devices ----------------------------------------------------------------------------------
 
@@ -173,8 +181,8 @@ class TimingApi:
         """The key of a stream: as for every call, or in ``?api_key=`` (a browser's EventSource cannot
         set headers)."""
         headers = request.headers
-        return await self.access.authenticate(
-            headers.get("api_key") or headers.get("x-api-key") or request.query_params.get("api_key"))
+        return await self.access.authenticate(required_key(
+            headers.get("api_key") or headers.get("x-api-key") or request.query_params.get("api_key")))
 
     async def session_stream(self, request: Request) -> EventStream:
         token = hex_id(request.path_params["token"], "token_session")
