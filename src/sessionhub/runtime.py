@@ -101,10 +101,11 @@ def build(settings: Settings) -> Runtime:
     if settings.coap is not None:
         host, port = host_port(settings.coap, "coap")
         coap = CoapServer(paging, host, port, settings.station_account, settings.coap_allow)
+    access = AccessService(store, hub, clock, ids)
     return Runtime(
         settings=settings, store=store, hub=hub,
-        access=AccessService(store, hub, clock, ids),
+        access=access,
         timing=TimingService(store, hub, clock, ids),
-        parking=ParkingService(store, hub, clock, ids, settings.jwt_secret),
+        parking=ParkingService(store, hub, clock, ids, settings.jwt_secret, access.authenticate),
         paging=paging, coap=coap,
     )

@@ -310,3 +310,75 @@ async def test_an_unexpected_failure_is_a_coord_500_without_a_traceback(
     r = await client.get(f"{BASE}/{loc}/session/1", params=q(keys.read))
     assert r.status_code == 500 and r.json() == {"code": "internal_error", "message": "internal error"}
     assert "secret" not in r.text and "secret internals" in caplog.text
+
+
+async def test_an_invalid_bearer_token_is_a_401_on_every_call(client: httpx.AsyncClient, keys: Keys, loc: int) -> None:
+    s = await start(client, keys.rw, loc)
+    pending = await start(client, keys.rw, loc, OTHER, redemption="barcode")
+    calls = [
+        ("GET", f"{BASE}/{loc}/session"), ("POST", f"{BASE}/{loc}/session"),
+        ("GET", f"{BASE}/{loc}/session/{s['id']}"), ("GET", f"{BASE}/{loc}/session/{s['id']}/stream"),
+        ("GET", f"{BASE}/{loc}/stream"), ("PUT", f"{BASE}/{loc}/session/{s['id']}/end"),
+        ("POST", f"{BASE}/barcode"), ("GET", f"{BASE}/session"),
+        ("POST", f"{BASE}/{loc}/gate/scan"), ("POST", f"{BASE}/testing/{loc}/{pending['id']}/simulate_redemption"),
+        ("POST", "/v1/users/testing/create_jwt"),
+    ]
+    bodies = {"scan": {"barcode": "1", "direction": "entry"}, "simulate_redemption": {"duration_m": 1},
+              "create_jwt": {"email": "a"}}
+    for header in ("Bearer not.a.jwt", "Basic abc", "Bearer "):
+        for method, path in calls:
+            r = await client.request(method, path, params=q(keys.rw), headers={"Authorization": header},
+                                     json=bodies.get(path.rsplit("/", 1)[1], {}))
+            coord_error(r, 401, "unauthorized")
+    # nothing was changed by the refused calls, and the polled GET (fast lane) checks the token too
+    assert (await client.get(f"{BASE}/{loc}/session/{s['id']}", params=q(keys.rw))).json() == s
+
+
+async def test_a_user_jwt_lists_that_users_sessions_at_a_location(
+    client: httpx.AsyncClient, keys: Keys, loc: int, runtime: Runtime
+) -> None:
+    other_loc = await runtime.parking.create_location("acme", "Lot B", 400, "USD")
+    token = (await client.post("/v1/users/create_jwt", params=q(keys.rw), json={"external_uid": "ann"})).json()
+    auth = {"Authorization": f"Bearer {token['jwt_token']}"}
+    mine = (await client.post(f"{BASE}/{loc}/session", params=q(keys.rw), headers=auth)).json()
+    await start(client, keys.rw, loc, USER)
+    ended = (await client.put(f"{BASE}/{loc}/session/{mine['id']}/end", params=q(keys.rw))).json()
+    elsewhere = (await client.post(f"{BASE}/{other_loc}/session", params=q(keys.rw), headers=auth)).json()
+    r = await client.get(f"{BASE}/{loc}/session", params=q(keys.read), headers=auth)
+    assert r.status_code == 200 and r.json() == [ended]
+    assert [x["id"] for x in (await client.get(f"{BASE}/{other_loc}/session", params=q(keys.read),
+                                                 headers=auth)).json()] == [elsewhere["id"]]
+    assert len((await client.get(f"{BASE}/{loc}/session", params=q(keys.read))).json()) == 2  # the partner's view
+    tag = r.headers["etag"]
+    again = await client.get(f"{BASE}/{loc}/session", params=q(keys.read), headers={**auth, "if-none-match": tag})
+    assert again.status_code == 304
+
+
+async def test_the_sandbox_create_jwt(client: httpx.AsyncClient, runtime: Runtime, keys: Keys) -> None:
+    sandbox = await runtime.access.create_key("sandbox", "READ_WRITE", test_account=True)
+    r = await client.post("/v1/users/testing/create_jwt", params=q(sandbox), json={"email": "dev@example.com"})
+    assert r.status_code == 200 and set(r.json()) == {"jwt_token"}
+    loc = await runtime.parking.create_location("sandbox", "Test lot", 350, "USD")
+    auth = {"Authorization": f"Bearer {r.json()['jwt_token']}"}
+    s = (await client.post(f"{BASE}/{loc}/session", params=q(sandbox), headers=auth,
+                           json={"redemption": "barcode"})).json()
+    done = await client.post(f"{BASE}/testing/{loc}/{s['id']}/simulate_redemption", params=q(sandbox),
+                             headers=auth, json={"duration_m": 60})
+    assert done.status_code == 200 and done.json()["billing_info"]["cost"]["amount"] == 350
+    coord_error(await client.post("/v1/users/testing/create_jwt", params=q(keys.rw), json={"email": "a"}), 403)
+    coord_error(await client.post("/v1/users/testing/create_jwt", json={"email": "a"}), 401)
+    coord_error(await client.post("/v1/users/testing/create_jwt", params=q(sandbox), json={}), 400)
+    coord_error(await client.post("/v1/users/testing/create_jwt", params=q(sandbox), content=b"[1]"), 400)
+
+
+async def test_create_jwt_takes_a_key_of_the_account_as_coords_server_token(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    def call(token: str) -> Any:
+        return client.post("/v1/users/create_jwt", params=q(keys.write), json={"external_uid": "ann"},
+                           headers={"Authorization": f"Bearer {token}"})
+
+    assert (await call(keys.rw)).status_code == 200
+    assert (await call(keys.write)).status_code == 200
+    for refused in (keys.read, keys.rival, "shk_nope", "a.b.c"):
+        coord_error(await call(refused), 401, "unauthorized")

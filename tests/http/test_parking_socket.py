@@ -209,3 +209,19 @@ def test_the_swagger_seed_describes_a_call_that_succeeds(setup: tuple[Coord, int
         assert type(got[field]) is type(value), field
     assert got["user_id"] == example["user_id"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
                                                                   got["start_time"])
+
+
+def test_sandbox_jwt_and_invalid_bearer_over_curl(server: Server) -> None:
+    key = server.cli("keys", "create", "--account", "sandbox", "--access", "READ_WRITE", "--test-account")
+    loc = int(server.cli("locations", "create", "--account", "sandbox", "--name", "Test", "--rate", "350",
+                         "--currency", "USD"))
+    status, got = curl("POST", f"{server.base_url}/v1/users/testing/create_jwt?access_key={key}",
+                       json.dumps({"email": "dev@example.com"}).encode())
+    assert status == 200, got
+    c = Coord(server, key)
+    auth = {"Authorization": f"Bearer {got['jwt_token']}"}
+    s = c.ok("POST", f"/{loc}/session", headers=auth)
+    assert [x["id"] for x in c.ok("GET", f"/{loc}/session", headers=auth)] == [s["id"]]
+    for path in (f"/{loc}/session", f"/{loc}/session/{s['id']}", "/session"):
+        refused(c.call("GET", path, headers={"Authorization": "Bearer abc.def.ghi"}), 401)
+    assert c.ok("GET", f"/{loc}/session/{s['id']}") == s

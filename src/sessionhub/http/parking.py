@@ -25,7 +25,7 @@ from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
-from sessionhub.http.fastpath import FastHandler, query_param
+from sessionhub.http.fastpath import FastHandler, header, query_param
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
@@ -98,13 +98,21 @@ class ParkingApi:
     def __init__(self, access: AccessService, parking: ParkingService, hub: ChangeHub, streams: Streams) -> None:
         self.access, self.parking, self.hub, self.streams = access, parking, hub, streams
 
-    async def key(self, request: Request) -> Key | None:
+    async def partner(self, request: Request) -> Key | None:
+        """The partner's key (``access_key``), nothing else."""
         return await self.access.authenticate(request.query_params.get("access_key"))
+
+    async def key(self, request: Request) -> Key | None:
+        """The partner's key; a user's bearer token, when sent, is checked on every call (an invalid
+        one is a 401 wherever it is sent, never ignored)."""
+        key = await self.partner(request)
+        await self.parking.check_bearer(key, bearer(request))
+        return key
 
     async def location_sessions(self, request: Request, check_only: bool = False) -> Response:
         found = await self.parking.sessions_of_location(
             await self.key(request), path_id(request, "location_id"), query_int(request, "after_id"),
-            query_int(request, "limit", 1, MAX_LIST), check_only,
+            query_int(request, "limit", 1, MAX_LIST), check_only, bearer(request),
         )
         return _sessions(found)
 
@@ -133,7 +141,7 @@ class ParkingApi:
     async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
         """The fast lane's GET of one session (see http/fastpath.py)."""
         key = await self.access.authenticate(query_param(scope, "access_key"))
-        if key is None:
+        if key is None or header(scope, b"authorization") is not None:  # the full stack checks the token
             return None
         session_id = int(match[2])
         tag = etag(await self.hub.version(key.account_id, (parking_session_topic(session_id),))).encode()
@@ -184,11 +192,14 @@ class ParkingApi:
         return json(wire.session_out(session))
 
     async def create_jwt(self, request: Request) -> Response:
-        got = decode(await body(request), wire.CreateJwt)
-        uid = got.external_uid if got.external_uid is not None else got.email
-        if uid is None:
-            raise InvalidInput("external_uid is required", "external_uid")
-        return json({"jwt_token": await self.parking.create_jwt(await self.key(request), uid)})
+        """Coord's production call; its bearer is the *server token*, not a user's (see the service)."""
+        uid = wire.external_uid(decode(await body(request), wire.CreateJwt))
+        return json({"jwt_token": await self.parking.create_jwt(await self.partner(request), uid, bearer(request))})
+
+    async def create_test_jwt(self, request: Request) -> Response:
+        """Coord's sandbox call, the first one its docs send developers to."""
+        uid = wire.external_uid(decode(await body(request), wire.CreateJwt))
+        return json({"jwt_token": await self.parking.create_test_jwt(await self.key(request), uid)})
 
     def app(self) -> ErrorBoundary:
         """The dialect's ASGI app, to mount at ``/v1/access/parking``."""
@@ -211,4 +222,7 @@ class ParkingApi:
 
     def users_app(self) -> ErrorBoundary:
         """Coord's Users API subset, to mount at ``/v1/users``."""
-        return ErrorBoundary(Router([Route("/create_jwt", self.create_jwt, methods=["POST"])]), render_error)
+        return ErrorBoundary(Router([
+            Route("/create_jwt", self.create_jwt, methods=["POST"]),
+            Route("/testing/create_jwt", self.create_test_jwt, methods=["POST"]),
+        ]), render_error)

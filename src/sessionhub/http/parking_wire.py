@@ -48,6 +48,14 @@ class CreateJwt(msgspec.Struct, forbid_unknown_fields=True):
     email: Annotated[str, Meta(max_length=256)] | None = None
 
 
+def external_uid(body: CreateJwt) -> str:
+    """The user a create_jwt body names: ``external_uid``, else ``email``."""
+    uid = body.external_uid if body.external_uid is not None else body.email
+    if uid is None:
+        raise E.InvalidInput("external_uid (or email) is required", "external_uid")
+    return uid
+
+
 def session_out(s: ParkingSession) -> dict[str, Any]:
     out: dict[str, Any] = {"id": s.id}
     if s.start_ms is not None:

@@ -8,12 +8,19 @@ is served from an in-memory body cache dropped by ``on_change``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sessionhub.core import parking
-from sessionhub.core.access import Key, Operation, authorize
+from sessionhub.core.access import Access, Key, Operation, authorize
 from sessionhub.core.changes import Change, parking_location_topic, parking_session_topic
-from sessionhub.core.errors import BarcodeNotFound, Forbidden, InvalidInput, LocationNotFound, SessionNotFound
+from sessionhub.core.errors import (
+    BarcodeNotFound,
+    Forbidden,
+    InvalidInput,
+    LocationNotFound,
+    SessionNotFound,
+    Unauthorized,
+)
 from sessionhub.core.parking import Barcode, Event, Location, ParkingSession
 from sessionhub.service import snapshots
 from sessionhub.service.parking_users import UserTokens
@@ -28,9 +35,18 @@ _MAX_CACHED = 100_000
 Render = Callable[[ParkingSession], bytes]
 
 
+async def _no_keys(raw: str) -> Key | None:
+    return None
+
+
 class ParkingService:
-    def __init__(self, store: Store, live: Publisher, clock: Clock, ids: Ids, jwt_secret: str | None = None) -> None:
+    def __init__(
+        self, store: Store, live: Publisher, clock: Clock, ids: Ids, jwt_secret: str | None = None,
+        keys: Callable[[str], Awaitable[Key | None]] | None = None,
+    ) -> None:
+        """``keys`` authenticates a raw key (AccessService.authenticate): Coord's server tokens are keys."""
         self._store, self._live, self._clock, self._ids = store, live, clock, ids
+        self._keys = keys or _no_keys
         self.users = UserTokens(store, clock, ids, jwt_secret)
         self._bodies: dict[int, tuple[int, int, bytes]] = {}
 
@@ -154,17 +170,29 @@ class ParkingService:
 
     async def sessions_of_location(
         self, key: Key | None, location_id: int, after_id: int | None, limit: int | None, check_only: bool = False,
+        bearer: str | None = None,
     ) -> list[ParkingSession]:
         """The location's sessions by id, after ``after_id``, at most ``limit`` (default MAX_LIST).
 
+        With a user's ``bearer`` token, only that user's sessions there (Coord: "at most one active").
         ``check_only``: make every check (and raise what they raise) but read no sessions (a 304).
         """
         key = authorize(key, Operation.READ)
         reads = self._store.reads
         await self._location(reads, key, location_id)
+        user = None if bearer is None else await self.users.user(key, bearer, None)
         if check_only:
             return []
-        return await reads.parking.sessions_of_location(location_id, after_id or 0, limit or MAX_LIST)
+        if user is None:
+            return await reads.parking.sessions_of_location(location_id, after_id or 0, limit or MAX_LIST)
+        wanted, after, out = limit or MAX_LIST, after_id or 0, list[ParkingSession]()
+        while len(out) < wanted:  # a user's sessions, kept where they are at this location; ids only grow
+            page = await reads.parking.sessions_of_user(key.account_id, user, after, MAX_LIST)
+            out.extend(s for s in page if s.location_id == location_id)
+            if len(page) < MAX_LIST:
+                break
+            after = page[-1].id
+        return out[:wanted]
 
     async def sessions_of_user(
         self, key: Key | None, *, bearer: str | None, user_id: str | None, after_id: int | None, limit: int | None
@@ -249,10 +277,45 @@ class ParkingService:
 
     # users ------------------------------------------------------------------------------------
 
-    async def create_jwt(self, key: Key | None, external_uid: str) -> str:
-        """A bearer JWT (one hour) for the account's user ``external_uid``."""
+    async def check_bearer(self, key: Key | None, bearer: str | None) -> None:
+        """Any call may carry a user's bearer token; a sent one must be valid (a 401 otherwise, never
+        ignored). Without a key there is nothing to check it against: the call's own 401 follows."""
+        if key is not None and bearer is not None:
+            await self.users.user(key, bearer, None)
+
+    async def create_jwt(self, key: Key | None, external_uid: str, server_token: str | None = None) -> str:
+        """A bearer JWT (one hour) for the account's user ``external_uid``.
+
+        ``server_token`` is Coord's ``Authorization: Bearer <Server Token>`` of this call: optional
+        here (the WRITE key already proves the partner), but when sent it must be a live WRITE key of
+        the same account, since sessionhub's keys are its server tokens.
+
+        Raises:
+            Unauthorized: a server token that is not such a key.
+        """
         key = authorize(key, Operation.WRITE)
-        external_uid = external_uid.strip()
-        if not external_uid:
-            raise InvalidInput("external_uid must not be empty", "external_uid")
-        return await self.users.issue(key, external_uid)
+        if server_token is not None:
+            server = await self._keys(server_token)
+            if server is None or server.account_id != key.account_id or server.access is Access.READ:
+                raise Unauthorized("the server token (Authorization: Bearer) must be a WRITE key of the same "
+                                   "account as access_key, or be left out")
+        return await self.users.issue(key, _external_uid(external_uid))
+
+    async def create_test_jwt(self, key: Key | None, external_uid: str) -> str:
+        """Coord's sandbox ``POST /v1/users/testing/create_jwt``: no server token, test accounts only
+        (their sessions are the sandbox: ``simulate_redemption`` works on them).
+
+        Raises:
+            Forbidden: the key's account is not a test account.
+        """
+        key = authorize(key, Operation.WRITE)
+        if not key.is_test_account:
+            raise Forbidden("testing/create_jwt is only for test accounts (keys create --test-account)")
+        return await self.users.issue(key, _external_uid(external_uid))
+
+
+def _external_uid(external_uid: str) -> str:
+    external_uid = external_uid.strip()
+    if not external_uid:
+        raise InvalidInput("external_uid must not be empty", "external_uid")
+    return external_uid
