@@ -4,7 +4,10 @@
                  Settings field is a flag and a SESSIONHUB_* variable (``serve --help`` lists them)
     sessionhub migrate [--db URL]                        bring a database's schema up to date
     sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--alias TEXT]
+    sessionhub keys import KEY --account NAME --access ...  issue an existing key value (e.g. ror-...)
     sessionhub keys list | keys revoke KEY
+    sessionhub devices import --account NAME --deviceid HEX64 --model M --serial-number S
+                 [--type T] [--alias A] [--firmware F]    bind a device under its existing deviceid
     sessionhub locations create --account NAME --name TEXT --rate AMOUNT_PER_HOUR --currency USD
                  [--increment-minutes 15] [--daily-max AMOUNT]   prints the new location id
     sessionhub locations list --account NAME
@@ -179,6 +182,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         key = _with_runtime(settings, lambda rt: rt.access.create_key(
             args.account, args.access, args.unbind, args.alias or "", test_account=args.test_account))
         print(key)
+    elif args.keys_command == "import":
+        _with_runtime(settings, lambda rt: rt.access.import_key(
+            args.account, args.access, args.key, args.unbind, args.alias or "", test_account=args.test_account))
+        print("imported")
     elif args.keys_command == "list":
         for k in _with_runtime(settings, lambda rt: rt.access.list_keys()):
             state = "revoked" if k.revoked_ms else "live"
@@ -186,6 +193,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
     else:
         _with_runtime(settings, lambda rt: rt.access.revoke_key(args.key))
         print("revoked")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    deviceid = _with_runtime(settings, lambda rt: rt.timing.import_device(
+        args.account, args.deviceid, model=args.model, serial_number=args.serial_number, type=args.type,
+        alias=args.alias, firmware=args.firmware))
+    print(deviceid)
     return 0
 
 
@@ -257,12 +273,35 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--alias", help="a label for the key")
     create.add_argument("--test-account", action="store_true", help="mark the account as a test account")
     db(create)
+    kimport = ksub.add_parser("import", help="issue an existing key value (e.g. a RUFUS ror-... key) so clients"
+                              " in the field keep it")
+    kimport.add_argument("key", help="the key value, 16 to 256 visible ASCII characters")
+    kimport.add_argument("--account", required=True)
+    kimport.add_argument("--access", required=True, choices=["READ", "WRITE", "READ_WRITE"])
+    kimport.add_argument("--unbind", action="store_true", help="allow DELETE (WRITE or READ_WRITE keys only)")
+    kimport.add_argument("--alias", help="a label for the key")
+    kimport.add_argument("--test-account", action="store_true", help="mark the account as a test account")
+    db(kimport)
     listing = ksub.add_parser("list", help="list every key (never the keys themselves)")
     db(listing)
     revoke = ksub.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key")
     db(revoke)
     keys.set_defaults(run=cmd_keys)
+
+    devices = sub.add_parser("devices", help="timing devices")
+    dsub = devices.add_subparsers(dest="devices_command", required=True)
+    dimport = dsub.add_parser("import", help="bind a device under the deviceid it already has (moving off RUFUS"
+                              " Cloud); prints the deviceid")
+    dimport.add_argument("--account", required=True)
+    dimport.add_argument("--deviceid", required=True, help="its RUFUS deviceid, 64 hex characters")
+    dimport.add_argument("--model", required=True)
+    dimport.add_argument("--serial-number", required=True)
+    dimport.add_argument("--type", help="device type (default CUSTOM)")
+    dimport.add_argument("--alias")
+    dimport.add_argument("--firmware")
+    db(dimport)
+    devices.set_defaults(run=cmd_devices)
 
     locations = sub.add_parser("locations", help="create and list parking locations")
     lsub = locations.add_subparsers(dest="locations_command", required=True)

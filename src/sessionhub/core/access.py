@@ -67,6 +67,24 @@ def check_new_key(access: str, unbind: bool) -> Access:
     return parsed
 
 
+IMPORTED_MIN, IMPORTED_MAX = 16, 256
+
+
+def check_imported_key(raw: str) -> str:
+    """Validate a key value carried over from another system (``keys import``), e.g. RUFUS's
+    ``ror-`` + 20 hex. Clients send it in a header or a query parameter, so it must be visible
+    ASCII without spaces; shorter than IMPORTED_MIN characters is too guessable to serve.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if not IMPORTED_MIN <= len(raw) <= IMPORTED_MAX:
+        raise InvalidInput(f"an imported key must be {IMPORTED_MIN} to {IMPORTED_MAX} characters", "key")
+    if not all("!" <= c <= "~" for c in raw):
+        raise InvalidInput("an imported key must be visible ASCII characters, without spaces", "key")
+    return raw
+
+
 def authorize(key: Key | None, op: Operation) -> Key:
     """Return ``key`` if it may perform ``op``.
 

@@ -14,6 +14,7 @@ paging windows of the list endpoints. What it does not: storage, ids (passed in)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -28,6 +29,8 @@ MAX_PAGE = 1_000_000
 
 MAX_BATCH = 50_000
 """Passings in one insert request; more is refused (the body limit would stop it soon after)."""
+
+_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 
 PLANNED_LENGTH_MS = 2 * 3600 * 1000
 """An active session's ``duration`` is creation + 2 h, as in RUFUS's example; closed: its close time."""
@@ -165,6 +168,17 @@ def check_range(low: int | None, high: int | None, low_name: str, high_name: str
     """Refuse a window whose lower bound is above its upper bound."""
     if low is not None and high is not None and low > high:
         raise InvalidInput(f"{low_name} must not be after {high_name}", low_name)
+
+
+def parse_id(value: str, name: str) -> str:
+    """A deviceid or token_session: 64 hex characters (every RUFUS example), answered in upper case.
+
+    Raises:
+        InvalidInput: anything else, naming ``name``.
+    """
+    if not _HEX64.fullmatch(value):
+        raise InvalidInput(f"{name} must be 64 hexadecimal characters", name)
+    return value.upper()
 
 
 def replace_seq(session: TimingSession, seq: int) -> TimingSession:

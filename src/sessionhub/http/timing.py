@@ -18,7 +18,7 @@ from starlette.types import Scope
 from sessionhub.core.access import Key
 from sessionhub.core.changes import device_topic, timing_devices_prefix, timing_session_topic
 from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
-from sessionhub.core.timing import TimingSession
+from sessionhub.core.timing import TimingSession, parse_id
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.conditional import Conditional, etag
@@ -32,7 +32,6 @@ from sessionhub.service.access import AccessService
 from sessionhub.service.timing import TimingService
 
 JSON = "application/json"
-_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -45,11 +44,7 @@ def render_error(error: SessionhubError | None) -> Response:
     return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
 
 
-def hex_id(value: str, name: str) -> str:
-    """A deviceid or token_session: 64 hex characters, answered in upper case."""
-    if not _HEX64.fullmatch(value):
-        raise InvalidInput(f"{name} must be 64 hexadecimal characters", name)
-    return value.upper()
+hex_id = parse_id
 
 
 def required_key(raw: str | None) -> str:

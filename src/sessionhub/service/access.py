@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sessionhub.core import access
 from sessionhub.core.access import Key
 from sessionhub.core.changes import Change, keys_topic
-from sessionhub.core.errors import InvalidInput, NotFound
+from sessionhub.core.errors import AlreadyExists, InvalidInput, NotFound
 from sessionhub.service.ports import Clock, Ids, Publisher, Store
 
 _MAX_CACHED = 50_000
@@ -76,6 +76,30 @@ class AccessService:
             await uow.accounts.append_change(account_id, keys_topic(), now)
         await self._live.catch_up()
         return raw
+
+    async def import_key(
+        self, account: str, access_type: str, raw: str, unbind: bool = False, alias: str = "", *,
+        test_account: bool = False,
+    ) -> None:
+        """Issue an existing key value (moving off RUFUS Cloud or Coord: the clients in the field keep
+        the key they store). It is kept hashed like every key.
+
+        Raises:
+            InvalidInput: a value too short, too long, or not visible ASCII.
+            AlreadyExists: the value is already a live key here.
+        """
+        if not account.strip():
+            raise InvalidInput("account name must not be empty", "account")
+        parsed = access.check_new_key(access_type, unbind)
+        digest = access.key_hash(access.check_imported_key(raw))
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            if await uow.accounts.key(digest) is not None:
+                raise AlreadyExists("this key is already issued", None)
+            account_id = await uow.accounts.ensure_account(account, test_account, now)
+            await uow.accounts.add_key(account_id, digest, parsed, unbind, alias, now)
+            await uow.accounts.append_change(account_id, keys_topic(), now)
+        await self._live.catch_up()
 
     async def ensure_account(self, name: str, test_account: bool = False) -> int:
         async with self._store.unit_of_work() as uow:

@@ -94,6 +94,38 @@ class TimingService:
         await self._live.catch_up()
         return deviceid
 
+    async def import_device(
+        self, account: str, deviceid: str, *, model: str, serial_number: str, type: str | None = None,
+        alias: str | None = None, firmware: str | None = None,
+    ) -> str:
+        """Bind a device under the deviceid it already has (moving off RUFUS Cloud: a reader keeps the
+        id it stores). An operator's call (CLI); returns the deviceid as answered (upper case).
+
+        Raises:
+            InvalidInput: a deviceid that is not 64 hex characters; an empty or too long field.
+            AlreadyExists: the account has this deviceid or this serial number already.
+        """
+        if not account.strip():
+            raise InvalidInput("account name must not be empty", "account")
+        deviceid = timing.parse_id(deviceid, "deviceid")
+        for name, value in (("model", model), ("serial_number", serial_number), ("type", type or "x"),
+                            ("alias", alias or ""), ("firmware", firmware or "")):
+            if (name in ("model", "serial_number", "type") and not value.strip()) or len(value) > 256:
+                raise InvalidInput(f"{name} must be 1 to 256 characters", name)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            account_id = await uow.accounts.ensure_account(account, False, now)
+            for existing in (await uow.timing.device(account_id, deviceid),
+                             await uow.timing.device_by_serial(account_id, serial_number)):
+                if existing is not None:
+                    raise AlreadyExists("Device already binded", existing.deviceid)
+            seq = await uow.accounts.append_change(account_id, device_topic(deviceid), now)
+            await uow.timing.insert_device(Device(
+                0, account_id, deviceid, type or "CUSTOM", model, serial_number, alias or "", firmware, now, None, seq,
+            ))
+        await self._live.catch_up()
+        return deviceid
+
     async def unbind_device(self, key: Key | None, deviceid: str) -> None:
         """Delete a device with all its sessions and passings (needs the unbind flag)."""
         key = authorize(key, Operation.DELETE)
