@@ -382,3 +382,49 @@ async def test_create_jwt_takes_a_key_of_the_account_as_coords_server_token(
     assert (await call(keys.write)).status_code == 200
     for refused in (keys.read, keys.rival, "shk_nope", "a.b.c"):
         coord_error(await call(refused), 401, "unauthorized")
+
+
+SEARCH = "/v1/search/parking/location"
+
+
+async def test_search_lists_the_accounts_locations_with_rates(
+    client: httpx.AsyncClient, keys: Keys, loc: int, runtime: Runtime
+) -> None:
+    other = await runtime.parking.create_location("acme", "Lot B", 350, "EUR", 60)
+    await runtime.parking.create_location("rival", "Their lot", 100, "USD")
+    r = await client.get(SEARCH, params={**q(keys.read), "latitude": "40.7128", "longitude": "-74.006",
+                                         "radius_km": "2"})
+    assert r.status_code == 200
+    found = r.json()
+    assert [x["id"] for x in found] == [loc, other]
+    assert found[0] | {"created": None} == {
+        "id": loc, "name": "Lot A", "online_access_type": "instant", "created": None,
+        "rates": [{"name": "Hourly rate", "rate_type": "hourly", "price_per_hour": {"amount": 400, "currency": "USD"},
+                   "increment_m": 15, "daily_max": {"amount": 2000, "currency": "USD"}}]}
+    assert "daily_max" not in found[1]["rates"][0]
+    priced = (await client.get(SEARCH, params={**q(keys.read), "duration_m": "90", "location_ids": f"{other}"})).json()
+    assert [(x["id"], x["cost"]) for x in priced] == [(other, {"amount": 700, "currency": "EUR"})]  # 2 started hours
+    one = await client.get(f"{SEARCH}/{loc}", params={**q(keys.read), "duration_m": "15",
+                                                       "parking_start_time": "2018-04-12T00:14:20.292Z"})
+    assert one.status_code == 200 and one.json()["cost"] == {"amount": 100, "currency": "USD"}
+    assert (await client.get(SEARCH, params=q(keys.rival))).json()[0]["name"] == "Their lot"
+    coord_error(await client.get(f"{SEARCH}/{loc}", params=q(keys.rival)), 404, "location_not_found")
+
+
+@pytest.mark.parametrize("params", [
+    {"latitude": "91", "longitude": "0"}, {"latitude": "1"}, {"radius_km": "1"}, {"latitude": "nan", "longitude": "0"},
+    {"latitude": "1", "longitude": "0", "radius_km": "1e9"}, {"location_ids": "1,x"}, {"location_ids": "0"},
+    {"location_ids": ",".join(["1"] * 1001)}, {"duration_m": "-1"}, {"duration_m": "999999999"},
+    {"parking_start_time": "yesterday"}, {"latitude": "1" * 40, "longitude": "0"},
+])
+async def test_search_refuses_bad_parameters(client: httpx.AsyncClient, keys: Keys, params: dict[str, str]) -> None:
+    coord_error(await client.get(SEARCH, params={**q(keys.read), **params}), 400, "invalid_input")
+
+
+async def test_search_needs_a_key_and_a_valid_path(client: httpx.AsyncClient, keys: Keys) -> None:
+    coord_error(await client.get(SEARCH), 401)
+    coord_error(await client.get(SEARCH, params=q(keys.write)), 403)
+    coord_error(await client.get(f"{SEARCH}/abc", params=q(keys.read)), 400)
+    coord_error(await client.post(SEARCH, params=q(keys.read)), 405)
+    coord_error(await client.get("/v1/search/parking/nope", params=q(keys.read)), 404, "route_not_found")
+    coord_error(await client.get(SEARCH, params=q(keys.read), headers={"Authorization": "Bearer x"}), 401)

@@ -225,3 +225,18 @@ def test_sandbox_jwt_and_invalid_bearer_over_curl(server: Server) -> None:
     for path in (f"/{loc}/session", f"/{loc}/session/{s['id']}", "/session"):
         refused(c.call("GET", path, headers={"Authorization": "Bearer abc.def.ghi"}), 401)
     assert c.ok("GET", f"/{loc}/session/{s['id']}") == s
+
+
+def test_search_over_curl(server: Server) -> None:
+    key = server.cli("keys", "create", "--account", "finder", "--access", "READ_WRITE")
+    loc = int(server.cli("locations", "create", "--account", "finder", "--name", "Pier 9", "--rate", "600",
+                         "--currency", "USD"))
+    status, found = curl("GET", f"{server.base_url}/v1/search/parking/location?"
+                         + urlencode({"access_key": key, "latitude": 37.8, "longitude": -122.4, "radius_km": 1,
+                                      "duration_m": 60}))
+    assert status == 200 and [(x["id"], x["online_access_type"], x["cost"]["amount"]) for x in found] == [
+        (loc, "instant", 600)]
+    status, one = curl("GET", f"{server.base_url}/v1/search/parking/location/{loc}?access_key={key}")
+    assert status == 200 and one["rates"][0]["price_per_hour"] == {"amount": 600, "currency": "USD"}
+    refused(curl("GET", f"{server.base_url}/v1/search/parking/location?access_key={key}&latitude=200&longitude=0"),
+            400)

@@ -49,6 +49,15 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _USER_NAMESPACE = uuid.UUID("6f1c1d39-3a8e-5a52-9d43-5e7b0d6b1a11")
 
 
+class AccessType(enum.StrEnum):
+    """Coord's ``online_access_type`` of a location: how an app's new session starts there."""
+
+    BARCODE = "barcode"
+    """Gated: a new session is pending with a barcode until the gate scans it in."""
+    INSTANT = "instant"
+    """Open: a new session starts at once."""
+
+
 class State(enum.StrEnum):
     PENDING = "pending"
     STARTED = "started"
@@ -73,6 +82,12 @@ class Location:
     daily_max: int | None = None
     created_ms: int = 0
     seq: int = 0
+    gated: bool = False
+    """A gate scans barcodes here: new sessions are pending with one (AccessType.BARCODE)."""
+
+    @property
+    def access_type(self) -> AccessType:
+        return AccessType.BARCODE if self.gated else AccessType.INSTANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +292,30 @@ def pass_exit(barcode: Barcode, open_session: ParkingSession | None, location_id
 def user_for(account_id: int, external_uid: str) -> str:
     """The user id (UUID) of a partner's external user: the same (account, external_uid), the same id."""
     return str(uuid.uuid5(_USER_NAMESPACE, f"{account_id}:{external_uid}"))
+
+
+MAX_SEARCH_IDS = 1000
+"""``location_ids`` of one search: more is refused rather than looked up."""
+
+
+def parse_location_ids(raw: str | None) -> list[int] | None:
+    """Coord's ``location_ids``: a comma-separated list of location ids (None when absent).
+
+    Raises:
+        InvalidInput: an id that is not a positive integer, or more than MAX_SEARCH_IDS of them.
+    """
+    if raw is None or not raw.strip():
+        return None
+    parts = raw.split(",")
+    if len(parts) > MAX_SEARCH_IDS:
+        raise InvalidInput(f"location_ids takes at most {MAX_SEARCH_IDS} ids", "location_ids")
+    out = []
+    for part in parts:
+        part = part.strip()
+        if not (part.isascii() and part.isdigit()) or len(part) > 18 or int(part) < 1:
+            raise InvalidInput("location_ids must be comma-separated positive integers", "location_ids")
+        out.append(int(part))
+    return out
 
 
 def check_simulated_minutes(duration_m: int) -> int:

@@ -16,6 +16,7 @@ from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
 from sessionhub.http.parking import render_error as parking_render
+from sessionhub.http.parking_search import SearchApi
 from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
@@ -50,10 +51,12 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Mount("/v0", app=timing.app()),
         Mount("/v1/access/parking", app=parking.app()),
         Mount("/v1/users", app=parking.users_app()),
+        Mount("/v1/search/parking", app=SearchApi(parking).app()),
         Route("/live", live_page, methods=["GET"]),
         Route("/v1/paging/stream", paging_stream, methods=["GET"]),
     ]
-    dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render)]
+    dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render),
+                ("/v1/search/parking/", parking_render)]
     router = Router(routes, lifespan=run if lifespan else None, default=not_found(dialects, render_error))
     app = ErrorBoundary(router, render_error)
     lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),

@@ -17,7 +17,7 @@ from msgspec import Meta
 
 from sessionhub.core import errors as E
 from sessionhub.core.clock import iso_ms
-from sessionhub.core.parking import MAX_SIMULATED_MINUTES, Barcode, ParkingSession
+from sessionhub.core.parking import MAX_SIMULATED_MINUTES, Barcode, Location, ParkingSession
 
 Id = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 
@@ -76,6 +76,45 @@ def barcode_out(b: Barcode) -> dict[str, Any]:
     if b.location_id is not None:
         out["location_id"] = b.location_id
     return out
+
+
+# Parking Search (/v1/search/parking): Coord's ParkingLocation and ParkingRate, with the fields
+# sessionhub has a value for (a field without one is left out, as in the sessions).
+
+
+class Money(msgspec.Struct):
+    amount: int
+    """Minor units of ``currency`` (350 = 3.50 USD)."""
+    currency: str
+
+
+class ParkingRate(msgspec.Struct, omit_defaults=True):
+    name: str
+    rate_type: str
+    """``hourly``: ``price_per_hour`` for each started ``increment_m``, capped per 24 h by ``daily_max``."""
+    price_per_hour: Money
+    increment_m: int
+    daily_max: Money | None = None
+
+
+class ParkingLocation(msgspec.Struct, omit_defaults=True):
+    id: int
+    name: str
+    online_access_type: str
+    """``barcode`` (gated: a new session is pending with a barcode for the gate) or ``instant``."""
+    created: str
+    rates: list[ParkingRate]
+    cost: Money | None = None
+    """What a stay of the search's ``duration_m`` costs here (only with ``duration_m``)."""
+
+
+def location_out(loc: Location, cost: int | None) -> ParkingLocation:
+    rate = ParkingRate(
+        "Hourly rate", "hourly", Money(loc.rate_per_hour, loc.currency), loc.increment_minutes,
+        None if loc.daily_max is None else Money(loc.daily_max, loc.currency),
+    )
+    return ParkingLocation(loc.id, loc.name, loc.access_type.value, iso_ms(loc.created_ms), [rate],
+                           None if cost is None else Money(cost, loc.currency))
 
 
 def _coord(e: E.SessionhubError) -> dict[str, Any]:

@@ -124,6 +124,28 @@ class ParkingService:
         key = authorize(key, Operation.READ)
         return await self._store.reads.parking.location_by_name(key.account_id, name)
 
+    async def search(
+        self, key: Key | None, location_ids: list[int] | None, duration_m: int | None
+    ) -> list[tuple[Location, int | None]]:
+        """Coord's Parking Search over the key's account: its locations (only ``location_ids`` when
+        given), by id, each with what a stay of ``duration_m`` minutes costs there (None without it)."""
+        key = authorize(key, Operation.READ)
+        stay = None if duration_m is None else parking.check_simulated_minutes(duration_m)
+        found = await self._store.reads.parking.locations(key.account_id)
+        if location_ids is not None:
+            wanted = set(location_ids)
+            found = [loc for loc in found if loc.id in wanted]
+        return [(loc, None if stay is None else parking.cost(loc, 0, stay)) for loc in found[:MAX_LIST]]
+
+    async def search_one(
+        self, key: Key | None, location_id: int, duration_m: int | None
+    ) -> tuple[Location, int | None]:
+        """One location of the search (LocationNotFound for another account's, as for a missing one)."""
+        key = authorize(key, Operation.READ)
+        stay = None if duration_m is None else parking.check_simulated_minutes(duration_m)
+        location = await self._location(self._store.reads, key, location_id)
+        return location, None if stay is None else parking.cost(location, 0, stay)
+
     # sessions ---------------------------------------------------------------------------------
 
     async def create_session(
