@@ -9,7 +9,8 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"http": "bench.http_bench", "coap": "bench.coap_bench", "pg": "bench.pg_bench", "live": "bench.live_bench"}
+SUITES = {"http": "bench.http_bench", "coap": "bench.coap_bench", "pg": "bench.pg_bench", "live": "bench.live_bench",
+          "store": "bench.store_bench"}
 
 
 def main() -> int:

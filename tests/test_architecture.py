@@ -80,3 +80,30 @@ def test_lookup_walks_the_mro() -> None:
         pass
 
     assert lookup(HTTP_STATUS, Special("x")) == 500
+
+
+STORE_TYPES = ("sessionhub.store.repos", "sessionhub.store.accounts", "sessionhub.store.timing",
+               "sessionhub.store.parking", "sessionhub.store.paging", "sessionhub.store.db")
+"""What of the store the services may name: its repositories (the types they call), never a driver."""
+
+
+def test_services_see_the_store_only_through_its_repositories() -> None:
+    for path in (PACKAGE / "service").rglob("*.py"):
+        for name in imports_of(path):
+            if name.startswith("sessionhub.store"):
+                assert name in STORE_TYPES, f"{path.name} imports {name}"
+
+
+def test_repositories_are_written_once_and_engines_stay_apart() -> None:
+    """Repositories import no driver; one engine's modules never import the other's."""
+    store = PACKAGE / "store"
+    engines = {"sqlite": "sessionhub.store.sqlite", "postgres": "sessionhub.store.postgres"}
+    for path in store.glob("*.py"):
+        names = imports_of(path)
+        if f"sessionhub.store.{path.stem}" in STORE_TYPES:
+            assert not {n for n in names if n.startswith(tuple(engines.values()))}, path.name
+            assert not {"sqlite3", "asyncpg"} & names, path.name
+        for engine in engines:
+            if path.stem.startswith(engine):
+                others = [m for e, m in engines.items() if e != engine]
+                assert not {n for n in names if n.startswith(tuple(others))}, f"{path.name} imports another engine"

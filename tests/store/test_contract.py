@@ -1,8 +1,9 @@
 """The store contract: what every store (SQLite, PostgreSQL) must do the same way.
 
-One suite, parametrized over every store by the ``store`` fixture (tests/store/conftest.py). It
-talks to the repositories the services use (``store.reads`` outside a transaction, ``uow`` inside
-``store.unit_of_work()``), never to SQL.
+One suite, parametrized over every store by the ``store`` fixture (tests/store/conftest.py), one
+file per domain (this one: accounts, keys, the change log, timing; test_contract_parking.py,
+test_contract_paging.py). It talks to the repositories the services use (``store.reads`` outside
+a transaction, ``uow`` inside ``store.unit_of_work()``), never to SQL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from sessionhub.core.access import Access
 from sessionhub.core.changes import Change
+from sessionhub.core.errors import InvalidInput
 from sessionhub.core.timing import Device, Passing, TimingSession
 
 Store = Any  # every store implementation; the ports (service/ports.py) are what mypy checks
@@ -454,3 +456,24 @@ async def test_passings_carry_the_seq_of_the_change_that_stored_them(store: Stor
     assert await timing.passings_of_change(session.id, 1, 10, 52) == []
     found = await timing.passings_of_change(session.id, 4, 4, 51)
     assert found[0].token_session == session.token and found[0].deviceid == device.deviceid
+
+
+# text ---------------------------------------------------------------------------------------------
+
+async def test_a_nul_in_any_text_is_invalid_input_on_every_engine(store: Store) -> None:
+    """PostgreSQL cannot store U+0000 in text, SQLite could: both refuse it before the statement runs."""
+    acme = await _account(store)
+    with pytest.raises(InvalidInput, match="U\\+0000"):
+        await _device(store, acme, "S-\x00", _token(1))
+    device = await _device(store, acme)
+    session = await _session(store, device, _token(2))
+    with pytest.raises(InvalidInput):
+        async with store.unit_of_work() as uow:
+            await uow.timing.add_passings(session, [Passing(1, 1_000, "7"), Passing(2, 1_001, "8", chip="a\x00b")])
+    with pytest.raises(InvalidInput):
+        await store.reads.timing.session(acme, "T\x00")
+    assert await store.reads.timing.passings_of_session(session.id, None, None, 0, 10) == []
+    async with store.unit_of_work() as uow:  # a backslash-u0000 text is just text
+        assert await uow.timing.add_passings(session, [Passing(3, 1_002, "\\u0000")]) == 1
+    assert [p.passing.bib for p in await store.reads.timing.passings_of_session(session.id, None, None, 0, 10)] == [
+        "\\u0000"]

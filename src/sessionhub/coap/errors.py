@@ -29,6 +29,7 @@ COAP_CODE: dict[type[SessionhubError], int] = {
     E.IllegalTransition: N.CONFLICT,
     E.MethodNotAllowed: N.METHOD_NOT_ALLOWED,
     E.StoreUnavailable: N.SERVICE_UNAVAILABLE,
+    E.SchemaError: N.SERVICE_UNAVAILABLE,
 }
 """The code of every class of the core's error tree (a test walks the tree)."""
 

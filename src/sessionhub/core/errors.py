@@ -23,6 +23,7 @@ tree to prove every class has an entry in every table.
     │   └── IllegalTransition   e.g. an exit scan before entry, ending a barcode session
     ├── MethodNotAllowed        a known path with a method it does not take
     └── StoreUnavailable        the database cannot be reached; the request may be retried
+        └── SchemaError         the database's schema is not the one this build expects
 """
 
 from __future__ import annotations
@@ -124,6 +125,13 @@ class MethodNotAllowed(SessionhubError):
 
 class StoreUnavailable(SessionhubError):
     code = "store_unavailable"
+
+
+class SchemaError(StoreUnavailable):
+    """The database's schema is behind or ahead of this build; the message says what to run. A
+    server refuses to start on it, so clients meet it only as a 503 from a store that changed under it."""
+
+    code = "schema_mismatch"
 
 
 def error_classes() -> list[type[SessionhubError]]:

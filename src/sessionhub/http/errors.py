@@ -39,6 +39,7 @@ HTTP_STATUS: dict[type[SessionhubError], int] = {
     E.IllegalTransition: 409,
     E.MethodNotAllowed: 405,
     E.StoreUnavailable: 503,
+    E.SchemaError: 503,
 }
 """The status of every class of the core's error tree, for every HTTP dialect (a test walks the tree)."""
 

@@ -144,5 +144,6 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.IllegalTransition: _coord,
     E.MethodNotAllowed: _coord,
     E.StoreUnavailable: _coord,
+    E.SchemaError: _coord,
 }
 """The body of every class of the core's error tree, as the Coord dialect answers it (a test walks the tree)."""

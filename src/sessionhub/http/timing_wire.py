@@ -160,5 +160,6 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.IllegalTransition: _plain("Conflict"),
     E.MethodNotAllowed: _plain("Method not allowed"),
     E.StoreUnavailable: _plain("Service unavailable"),
+    E.SchemaError: _plain("Service unavailable"),
 }
 """The body of every class of the core's error tree, as RUFUS answers it (a test walks the tree)."""

@@ -4,7 +4,7 @@ processes on any number of machines.
 - Reads go through a connection pool, one statement each (read committed), like SQLite's read
   connection. Writes run in *units of work*: one pooled connection, one transaction, committed
   when the block exits normally and rolled back on any exception.
-- The change log (postgres_accounts.py) hands out seqs in commit order. A unit of work that appended
+- The change log (postgres_repos.py) hands out seqs in commit order. A unit of work that appended
   changes sends exactly one ``NOTIFY sessionhub_changes`` (payload: its highest seq) just before it
   commits; PostgreSQL delivers it on commit, and never for a rollback.
 - ``follow`` runs in every process: a dedicated connection LISTENs, and each notification makes the
@@ -32,14 +32,13 @@ from typing import Any
 import asyncpg
 
 from sessionhub.core.changes import Change
-from sessionhub.core.errors import StoreUnavailable
+from sessionhub.core.errors import SchemaError, StoreUnavailable
 from sessionhub.store import migrations
-from sessionhub.store.postgres_accounts import PgAccounts
-from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, Db, PoolDb, guard, unavailable
-from sessionhub.store.postgres_paging import PgPaging
-from sessionhub.store.postgres_parking import PgParking
-from sessionhub.store.postgres_timing import PASSINGS_IN, PgTiming
-from sessionhub.store.sqlite import SchemaError
+from sessionhub.store.paging import Paging
+from sessionhub.store.parking import Parking
+from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, PgDb, PoolDb, guard, unavailable
+from sessionhub.store.postgres_repos import PASSINGS_IN, PgAccounts, PgTiming
+from sessionhub.store.repos import Repos
 
 log = logging.getLogger("sessionhub.store")
 
@@ -58,18 +57,18 @@ MIGRATE_LOCK = 0x5E55_104B
 _RETRY: tuple[type[BaseException], ...] = (StoreUnavailable, *LOST)
 
 
-class PgUnitOfWork:
+class PgRepos(Repos):
     """The repositories of one transaction (or of the pool, for the read side)."""
 
-    def __init__(self, db: Db, locking: bool) -> None:
-        self.accounts = PgAccounts(db)
-        self.timing = PgTiming(db, locking)
-        self.parking = PgParking(db, locking)
-        self.paging = PgPaging(db, locking)
+    __slots__ = ()
+    accounts: PgAccounts
+
+    def __init__(self, db: PgDb) -> None:
+        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db))
 
 
 async def _init_connection(conn: Any) -> None:
-    """Each pooled connection gets its own staging table for passings (see postgres_timing)."""
+    """Each pooled connection gets its own staging table for passings (see postgres_repos)."""
     await conn.execute(PASSINGS_IN)
 
 
@@ -88,10 +87,10 @@ class PostgresStore:
         self.url = url
         self.channel = CHANNEL  # made schema-specific by start()
         self._pool: Any = None
-        self._reads: PgUnitOfWork | None = None
+        self._reads: PgRepos | None = None
 
     @property
-    def reads(self) -> PgUnitOfWork:
+    def reads(self) -> PgRepos:
         assert self._reads is not None, "store not open"
         return self._reads
 
@@ -116,7 +115,7 @@ class PostgresStore:
         async with pool.acquire() as conn:
             self.channel = f"{CHANNEL}:{await conn.fetchval('SELECT current_schema()')}"[:63]
         self._pool = pool
-        self._reads = PgUnitOfWork(PoolDb(pool), locking=False)
+        self._reads = PgRepos(PoolDb(pool))
 
     async def stop(self) -> None:
         pool, self._pool, self._reads = self._pool, None, None
@@ -185,19 +184,19 @@ class PostgresStore:
     # writes -------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[PgUnitOfWork]:
+    async def unit_of_work(self) -> AsyncIterator[PgRepos]:
         """One transaction: commits on normal exit (with one notification if it appended changes),
         rolls back on an exception. A lost connection raises StoreUnavailable."""
         pool = self._pool
         assert pool is not None, "store not open"
         conn, tx = await self._begin(pool)
         try:
-            db = Db(conn)
-            uow = PgUnitOfWork(db, locking=True)
+            db = PgDb(conn)
+            uow = PgRepos(db)
             try:
                 yield uow
                 if uow.accounts.max_seq:
-                    await db.execute("SELECT pg_notify($1, $2)", self.channel, str(uow.accounts.max_seq))
+                    await db.run("SELECT pg_notify($1, $2)", self.channel, str(uow.accounts.max_seq))
                 try:
                     await tx.commit()
                 except LOST as exc:  # the outcome is unknown to us: the client must check or retry

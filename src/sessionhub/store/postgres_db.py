@@ -1,6 +1,7 @@
-"""The one place asyncpg is called through: a pool or a connection whose failures of the database
-(connection lost, server shutting down, too many connections, a deadlock or serialization
-failure) surface as ``StoreUnavailable`` — a 503 that the client may retry — never as a 500.
+"""PostgreSQL's driver of the database seam (db.py), the one place asyncpg is called through: a pool
+or a connection whose failures of the database (connection lost, server shutting down, too many
+connections, a deadlock or serialization failure) surface as ``StoreUnavailable`` — a 503 that the
+client may retry — never as a 500.
 
 Integrity errors (a unique or check constraint) are not translated: they are bugs or races the
 caller decides about, and the unit of work rolls back on them like on any exception.
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
 from sessionhub.core.errors import StoreUnavailable
+from sessionhub.store.db import Row, refuse_nul, refuse_nul_rows, without_row_locks
 
 T = TypeVar("T")
 
@@ -45,42 +47,81 @@ async def guard(work: Awaitable[T]) -> T:
         raise unavailable(exc) from exc
 
 
-class Db:
-    """A pool or one connection; every query guarded (see the module docstring). A pooled
-    connection that died is detached from its proxy, which then fails on the call itself, so the
-    call is made inside the ``try`` too."""
+_unlocked: dict[str, str] = {}
+"""Each repository statement without its row locks, as the read side runs it (rewritten once)."""
+
+
+def _read_sql(sql: str) -> str:
+    found = _unlocked.get(sql)
+    if found is None:
+        found = _unlocked[sql] = without_row_locks(sql)
+    return found
+
+
+class PgDb:
+    """PostgreSQL's driver of the seam (db.Db): one connection inside a transaction (``locking``:
+    a unit of work) or, as ``PoolDb``, the pool. Every query is guarded (see the module docstring);
+    a pooled connection that died is detached from its proxy, which then fails on the call itself,
+    so the call is made inside the ``try`` too."""
 
     __slots__ = ("_x",)
+    locking = True
 
     def __init__(self, target: Any) -> None:
         self._x = target
 
-    async def fetch(self, query: str, *args: object) -> list[Any]:
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    async def one(self, sql: str, *args: object) -> Row | None:
+        refuse_nul(args)
         try:
-            return await self._x.fetch(query, *args)  # type: ignore[no-any-return]
+            return await self._x.fetchrow(self._sql(sql), *args)  # type: ignore[no-any-return]
         except LOST as exc:
             raise unavailable(exc) from exc
 
-    async def fetchrow(self, query: str, *args: object) -> Any:
+    async def all(self, sql: str, *args: object) -> list[Row]:
+        refuse_nul(args)
         try:
-            return await self._x.fetchrow(query, *args)
+            return await self._x.fetch(self._sql(sql), *args)  # type: ignore[no-any-return]
         except LOST as exc:
             raise unavailable(exc) from exc
 
-    async def fetchval(self, query: str, *args: object) -> Any:
+    async def value(self, sql: str, *args: object) -> Any:
+        refuse_nul(args)
         try:
-            return await self._x.fetchval(query, *args)
+            return await self._x.fetchval(self._sql(sql), *args)
         except LOST as exc:
             raise unavailable(exc) from exc
 
-    async def execute(self, query: str, *args: object) -> str:
+    async def run(self, sql: str, *args: object) -> int:
+        refuse_nul(args)
         try:
-            return await self._x.execute(query, *args)  # type: ignore[no-any-return]
+            return rowcount(await self._x.execute(self._sql(sql), *args))
         except LOST as exc:
             raise unavailable(exc) from exc
 
-    async def copy_in(self, table: str, records: Iterable[Sequence[object]]) -> None:
+    async def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+        """One statement per row (asyncpg's ``executemany`` does not count rows); the bulk write of
+        this store, ``add_passings``, COPYs instead (postgres_repos.py)."""
+        refuse_nul_rows(rows)
+        changed = 0
+        for row in rows:
+            try:
+                changed += rowcount(await self._x.execute(self._sql(sql), *row))
+            except LOST as exc:
+                raise unavailable(exc) from exc
+        return changed
+
+    async def advisory_lock(self, key: int, sub: int | str) -> None:
+        if isinstance(sub, str):
+            await self.run("SELECT pg_advisory_xact_lock($1, hashtext($2))", key, sub)
+        else:
+            await self.run("SELECT pg_advisory_xact_lock($1, $2::int)", key, sub)
+
+    async def copy_in(self, table: str, records: Sequence[Sequence[object]]) -> None:
         """COPY ``records`` (tuples in the table's column order) into ``table``."""
+        refuse_nul_rows(records)
         try:
             await self._x.copy_records_to_table(table, records=records)
         except LOST as exc:
@@ -93,6 +134,7 @@ class Db:
         constraint refused a row (the caller then takes a slower path that skips duplicates).
 
         Only on a connection inside a transaction (a unit of work)."""
+        refuse_nul_rows(records)
         try:
             async with self._x.transaction():  # nested: a savepoint, so a refusal keeps the transaction
                 await self._x.copy_records_to_table(table, records=records, columns=columns)
@@ -107,33 +149,38 @@ RETRY_PAUSES = (0.02, 0.1)
 """Pauses before the retries of a read, and of opening a transaction, that hit a dropped connection."""
 
 
-class PoolDb(Db):
-    """The read side: each query on a pooled connection of its own. Reads are idempotent, so a
-    query that hit a connection the server had just dropped (the pool cannot know before it has
-    read the hang-up) is retried on a fresh one; failing every time is the database being down."""
+class PoolDb(PgDb):
+    """The read side: each query on a pooled connection of its own, without row locks. Reads are
+    idempotent, so a query that hit a connection the server had just dropped (the pool cannot know
+    before it has read the hang-up) is retried on a fresh one; failing every time is the database
+    being down."""
 
     __slots__ = ()
+    locking = False
 
-    async def fetch(self, query: str, *args: object) -> list[Any]:
+    def _sql(self, sql: str) -> str:
+        return _unlocked.get(sql) or _read_sql(sql)
+
+    async def one(self, sql: str, *args: object) -> Row | None:
         for pause in RETRY_PAUSES:
             with contextlib.suppress(StoreUnavailable):
-                return await super().fetch(query, *args)
+                return await super().one(sql, *args)
             await asyncio.sleep(pause)
-        return await super().fetch(query, *args)
+        return await super().one(sql, *args)
 
-    async def fetchrow(self, query: str, *args: object) -> Any:
+    async def all(self, sql: str, *args: object) -> list[Row]:
         for pause in RETRY_PAUSES:
             with contextlib.suppress(StoreUnavailable):
-                return await super().fetchrow(query, *args)
+                return await super().all(sql, *args)
             await asyncio.sleep(pause)
-        return await super().fetchrow(query, *args)
+        return await super().all(sql, *args)
 
-    async def fetchval(self, query: str, *args: object) -> Any:
+    async def value(self, sql: str, *args: object) -> Any:
         for pause in RETRY_PAUSES:
             with contextlib.suppress(StoreUnavailable):
-                return await super().fetchval(query, *args)
+                return await super().value(sql, *args)
             await asyncio.sleep(pause)
-        return await super().fetchval(query, *args)
+        return await super().value(sql, *args)
 
 
 def rowcount(status: str) -> int:

@@ -1,4 +1,5 @@
-"""The embedded default store: one SQLite file in WAL mode, stdlib ``sqlite3``.
+"""The embedded default store: one SQLite file in WAL mode, stdlib ``sqlite3``; and SQLite's driver
+of the database seam (db.py).
 
 Two connections. Reads run synchronously on the event loop through the *read* connection: a
 point query costs microseconds, far less than a hop to a thread. Writes run in *units of work*
@@ -16,161 +17,98 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from sessionhub.core.access import Access, Key
 from sessionhub.core.changes import Change
-from sessionhub.core.errors import StoreUnavailable
+from sessionhub.core.errors import SchemaError, StoreUnavailable
 from sessionhub.store import migrations
-from sessionhub.store.sqlite_paging import SqlitePaging
-from sessionhub.store.sqlite_parking import SqliteParking
-from sessionhub.store.sqlite_timing import SqliteTiming
+from sessionhub.store.accounts import Accounts
+from sessionhub.store.db import Row, refuse_nul, refuse_nul_rows, sqlite_dialect
+from sessionhub.store.paging import Paging
+from sessionhub.store.parking import Parking
+from sessionhub.store.repos import Repos
+from sessionhub.store.timing import Timing
 
 log = logging.getLogger("sessionhub.store")
 
+CACHED_STATEMENTS = 256
+"""Prepared statements kept per connection (sqlite3's default, 128, is close to what the
+repositories hold)."""
 
-class SchemaError(RuntimeError):
-    """The database's schema is not the one this build expects."""
+_dialect: dict[str, str] = {}
+"""Each repository statement as SQLite runs it (``db.sqlite_dialect``), rewritten once."""
 
 
-class SqliteAccounts:
-    """Accounts, keys and the change log on one connection."""
+def _sql(sql: str) -> str:
+    found = _dialect.get(sql)
+    if found is None:
+        found = _dialect[sql] = sqlite_dialect(sql)
+    return found
+
+
+class SqliteDb:
+    """SQLite's driver of the seam (db.Db) on one connection: calls ``sqlite3`` directly, on the
+    loop (the coroutines never suspend). No locks: the one writer holds the database."""
+
+    __slots__ = ("_c",)
+    locking = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
 
-    async def account_id(self, name: str) -> int | None:
-        row = self._c.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
-        return None if row is None else int(row[0])
+    async def one(self, sql: str, *args: object) -> Row | None:
+        refuse_nul(args)
+        return self._c.execute(_dialect.get(sql) or _sql(sql), args).fetchone()  # type: ignore[no-any-return]
 
-    async def ensure_account(self, name: str, is_test: bool, now_ms: int) -> int:
-        self._c.execute(
-            "INSERT INTO accounts (name, is_test, created_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, int(is_test), now_ms),
-        )
-        if is_test:
-            self._c.execute("UPDATE accounts SET is_test = 1 WHERE name = ?", (name,))
-        return int(self._c.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()[0])
+    async def all(self, sql: str, *args: object) -> list[Row]:
+        refuse_nul(args)
+        return self._c.execute(_dialect.get(sql) or _sql(sql), args).fetchall()
 
-    async def key(self, key_hash: str) -> Key | None:
-        row = self._c.execute(
-            "SELECT k.id, k.account_id, k.access, k.unbind, k.alias, a.is_test FROM api_keys k"
-            " JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ? AND k.revoked_ms IS NULL",
-            (key_hash,),
-        ).fetchone()
-        if row is None:
-            return None
-        return Key(row[0], row[1], Access(row[2]), bool(row[3]), row[4], bool(row[5]))
+    async def value(self, sql: str, *args: object) -> Any:
+        refuse_nul(args)
+        row = self._c.execute(_dialect.get(sql) or _sql(sql), args).fetchone()
+        return None if row is None else row[0]
 
-    async def add_key(
-        self, account_id: int, key_hash: str, access: Access, unbind: bool, alias: str, now_ms: int
-    ) -> int:
-        cur = self._c.execute(
-            "INSERT INTO api_keys (account_id, key_hash, access, unbind, alias, created_ms) VALUES (?,?,?,?,?,?)",
-            (account_id, key_hash, access.value, int(unbind), alias, now_ms),
-        )
-        return cur.lastrowid or 0
+    async def run(self, sql: str, *args: object) -> int:
+        refuse_nul(args)
+        return self._c.execute(_dialect.get(sql) or _sql(sql), args).rowcount
 
-    async def keys(self) -> list[tuple[int, str, str, bool, str, int, int | None]]:
-        """(id, account name, access, unbind, alias, created_ms, revoked_ms) of every key ever issued."""
-        return [
-            (r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6])
-            for r in self._c.execute(
-                "SELECT k.id, a.name, k.access, k.unbind, k.alias, k.created_ms, k.revoked_ms"
-                " FROM api_keys k JOIN accounts a ON a.id = k.account_id ORDER BY k.id"
-            )
-        ]
+    async def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+        refuse_nul_rows(rows)
+        before = self._c.total_changes
+        self._c.executemany(_dialect.get(sql) or _sql(sql), rows)
+        return self._c.total_changes - before
 
-    async def revoke_key(self, key_hash: str, now_ms: int) -> bool:
-        cur = self._c.execute(
-            "UPDATE api_keys SET revoked_ms = ? WHERE key_hash = ? AND revoked_ms IS NULL", (now_ms, key_hash)
-        )
-        return cur.rowcount > 0
+    async def advisory_lock(self, key: int, sub: int | str) -> None:
+        """Nothing to do: the one writer already serialises every unit of work."""
 
-    async def revoke_alias(self, account_id: int, alias: str, now_ms: int) -> int:
-        cur = self._c.execute(
-            "UPDATE api_keys SET revoked_ms = ? WHERE account_id = ? AND alias = ? AND revoked_ms IS NULL",
-            (now_ms, account_id, alias),
-        )
-        return cur.rowcount
+
+_APPEND_CHANGE = "INSERT INTO changes (account_id, topic, at_ms, data) VALUES ($1, $2, $3, $4) RETURNING seq"
+_NEXT_SEQ = "SELECT seq FROM sqlite_sequence WHERE name = 'changes'"
+_LAST_SEQ = "SELECT max(seq) FROM changes"
+
+
+class SqliteAccounts(Accounts):
+    """The change counter on SQLite: ``changes.seq`` is an ``AUTOINCREMENT`` key, and the one writer
+    makes "the next seq" knowable before the insert (PostgreSQL needs its counter row locked)."""
 
     async def append_change(self, account_id: int, topic: str, now_ms: int, data: bytes | None = None) -> int:
-        """Append a change and return its seq, the next value of the global sequence."""
-        cur = self._c.execute(
-            "INSERT INTO changes (account_id, topic, at_ms, data) VALUES (?, ?, ?, ?)",
-            (account_id, topic, now_ms, data),
-        )
-        return cur.lastrowid or 0
+        return int(await self._db.value(_APPEND_CHANGE, account_id, topic, now_ms, data))
 
     async def next_seq(self) -> int:
-        """The seq the next ``append_change`` of this unit of work returns (the writer is alone)."""
-        row = self._c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-        return int(row[0] if row is not None else 0) + 1
-
-    async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
-        rows = self._c.execute(
-            "SELECT seq, account_id, topic, data FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        ).fetchall()
-        return [Change(*r) for r in rows]
+        return int(await self._db.value(_NEXT_SEQ) or 0) + 1
 
     async def last_seq(self) -> int:
-        row = self._c.execute("SELECT max(seq) FROM changes").fetchone()
-        return int(row[0] or 0)
-
-    # a topic's history (live/: ETags and resumed streams) ---------------------------------------
-
-    async def last_change_seq(self, account_id: int, topic: str) -> int:
-        """The seq of the account's latest change of ``topic`` (of any topic under it when it ends
-        with ``/``); 0 for none."""
-        if topic.endswith("/"):
-            row = self._c.execute(
-                "SELECT max(seq) FROM changes WHERE account_id = ? AND topic >= ? AND topic < ?",
-                (account_id, topic, topic[:-1] + "0"),  # "0" is the character after "/"
-            ).fetchone()
-        else:
-            row = self._c.execute(
-                "SELECT seq FROM changes WHERE account_id = ? AND topic = ? ORDER BY seq DESC LIMIT 1",
-                (account_id, topic),
-            ).fetchone()
-        return int(row[0] or 0) if row is not None else 0
-
-    async def changes_of(self, account_id: int, topic: str, after: int, limit: int = 100) -> list[Change]:
-        """The account's changes of ``topic`` (or under it, ending with ``/``) after ``after``, by seq."""
-        if topic.endswith("/"):
-            rows = self._c.execute(
-                "SELECT seq, account_id, topic, data FROM changes WHERE account_id = ? AND topic >= ? AND topic < ?"
-                " AND seq > ? ORDER BY seq LIMIT ?",
-                (account_id, topic, topic[:-1] + "0", after, limit),
-            ).fetchall()
-        else:
-            rows = self._c.execute(
-                "SELECT seq, account_id, topic, data FROM changes WHERE account_id = ? AND topic = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (account_id, topic, after, limit),
-            ).fetchall()
-        return [Change(*r) for r in rows]
-
-    async def change_at(self, account_id: int, topic: str, seq: int) -> Change | None:
-        """The account's latest change of the exact ``topic`` at or before ``seq``."""
-        row = self._c.execute(
-            "SELECT seq, account_id, topic, data FROM changes WHERE account_id = ? AND topic = ? AND seq <= ?"
-            " ORDER BY seq DESC LIMIT 1",
-            (account_id, topic, seq),
-        ).fetchone()
-        return None if row is None else Change(*row)
+        return int(await self._db.value(_LAST_SEQ) or 0)
 
 
-class SqliteUnitOfWork:
-    """The repositories of one write transaction."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.accounts = SqliteAccounts(conn)
-        self.timing = SqliteTiming(conn)
-        self.parking = SqliteParking(conn)
-        self.paging = SqlitePaging(conn)
+def _repos(conn: sqlite3.Connection) -> Repos:
+    db = SqliteDb(conn)
+    return Repos(SqliteAccounts(db), Timing(db), Parking(db), Paging(db))
 
 
 class SqliteStore:
@@ -186,16 +124,17 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
         self._data_version = 0
-        self._reads: SqliteUnitOfWork | None = None
+        self._reads: Repos | None = None
 
     @property
-    def reads(self) -> SqliteUnitOfWork:
+    def reads(self) -> Repos:
         """The repositories of the read connection."""
         assert self._reads is not None, "store not open"
         return self._reads
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               cached_statements=CACHED_STATEMENTS)
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
@@ -217,7 +156,7 @@ class SqliteStore:
         self._writer = writer
         self._reader = self._connect()
         self._reader.execute("PRAGMA query_only = 1")
-        self._reads = SqliteUnitOfWork(self._reader)
+        self._reads = _repos(self._reader)
 
     def close(self) -> None:
         for conn in (self._reader, self._writer):
@@ -266,7 +205,7 @@ class SqliteStore:
             conn.close()
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[SqliteUnitOfWork]:
+    async def unit_of_work(self) -> AsyncIterator[Repos]:
         """One write transaction: commits durably on normal exit, rolls back on an exception."""
         conn = self._writer
         assert conn is not None, "store not open"
@@ -277,7 +216,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"database is busy: {exc}") from exc
             try:
-                yield SqliteUnitOfWork(conn)
+                yield _repos(conn)
                 await loop.run_in_executor(self._thread, conn.execute, "COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:

@@ -1,0 +1,21 @@
+"""The repositories of one connection, as the services see them: a store's read side
+(``store.reads``) or one unit of work (``async with store.unit_of_work() as uow``)."""
+
+from __future__ import annotations
+
+from sessionhub.store.accounts import Accounts
+from sessionhub.store.paging import Paging
+from sessionhub.store.parking import Parking
+from sessionhub.store.timing import Timing
+
+
+class Repos:
+    """One repository per domain, all on the same connection (and transaction)."""
+
+    __slots__ = ("accounts", "paging", "parking", "timing")
+
+    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging) -> None:
+        self.accounts = accounts
+        self.timing = timing
+        self.parking = parking
+        self.paging = paging
