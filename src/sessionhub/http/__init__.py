@@ -21,6 +21,7 @@ from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
 from sessionhub.http.timing import render_error as timing_render
+from sessionhub.http.timing_events import EventsApi
 
 if TYPE_CHECKING:
     from sessionhub.runtime import Runtime
@@ -47,7 +48,10 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
     paging_stream = PagingStreams(runtime.access, runtime.paging, streams).stream
     timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams)
     parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)
+    events = EventsApi(timing, runtime.events, streams)
     routes = [
+        Route("/v0/events", events.list_app(), methods=["GET"]),
+        Mount("/v0/events", app=events.app()),
         Mount("/v0", app=timing.app()),
         Mount("/v1/access/parking", app=parking.app()),
         Mount("/v1/users", app=parking.users_app()),
