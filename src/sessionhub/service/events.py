@@ -15,13 +15,14 @@ from dataclasses import replace
 from sessionhub.core import events as ev
 from sessionhub.core import timing
 from sessionhub.core.access import Key, Operation, authorize
-from sessionhub.core.changes import Change, event_topic
+from sessionhub.core.changes import Change, device_topic, event_topic
 from sessionhub.core.errors import DeviceNotFound, EventNotFound, InvalidInput, ParticipantExists, ParticipantNotFound
 from sessionhub.core.events import Event, Participant, PointResults, Roster, TimingPoint
 from sessionhub.core.timing import PAGE_SIZE, StoredPassing
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
 
 _EVENT_TOPIC = event_topic("")
+_DEVICE_TOPIC = device_topic("")
 _MAX_ROSTERS = 1000
 
 
@@ -37,6 +38,8 @@ class EventsService:
         if change.topic.startswith(_EVENT_TOPIC):
             self._rosters.clear()
             self._points.clear()
+        elif change.data is None and change.topic.startswith(_DEVICE_TOPIC):
+            self._points.clear()  # maybe an unbind: its points went with it, and SQLite may reuse its row id
 
     def _made_up(self) -> Iterator[str]:
         while True:
