@@ -8,6 +8,7 @@ a transaction, ``uow`` inside ``store.unit_of_work()``), never to SQL.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -477,3 +478,52 @@ async def test_a_nul_in_any_text_is_invalid_input_on_every_engine(store: Store) 
         assert await uow.timing.add_passings(session, [Passing(3, 1_002, "\\u0000")]) == 1
     assert [p.passing.bib for p in await store.reads.timing.passings_of_session(session.id, None, None, 0, 10)] == [
         "\\u0000"]
+
+
+async def test_every_page_at_every_offset_is_the_slice_of_the_full_order(store: Store) -> None:
+    """Pages are sought by key (not skipped with OFFSET): each must still be exactly rows
+    ``offset .. offset + limit`` of the order, for every window, ties in time across sessions included."""
+    rng = random.Random(7)
+    acme = await _account(store)
+    device = await _device(store, acme)
+    stored: list[tuple[int, int, int, str]] = []  # (ts_ms, session id, number, bib)
+    sessions = []
+    for k in range(3):
+        s = await _session(store, device, _token(k + 1))
+        sessions.append(s)
+        nums = rng.sample(range(60), 20)  # gaps, stored out of order, times tied across sessions
+        batch = [Passing(n, 1_000 + rng.randrange(12) * 10, f"{k}-{n}") for n in nums]
+        async with store.unit_of_work() as uow:
+            assert await uow.timing.add_passings(s, batch) == 20
+            if k < 2:
+                await uow.timing.close_session(s.id, 9_000, 1)
+        stored += [(p.ts_ms, s.id, p.num_passing, p.bib) for p in batch]
+    other = await _session(store, await _device(store, acme, "S-2", _token(9)), _token(8))
+    async with store.unit_of_work() as uow:
+        await uow.timing.add_passings(other, [Passing(n, 1_000, "x") for n in range(10)])
+    timing = store.reads.timing
+
+    def bibs(rows: list[Any]) -> list[str]:
+        return [r.passing.bib for r in rows]
+
+    for low, high in [(None, None), (1_030, None), (None, 1_050), (1_020, 1_020), (2_000, None)]:
+        expected = [b for ts, _, _, b in sorted(stored) if (low is None or ts >= low) and (high is None or ts <= high)]
+        for limit in (1, 4, 7):
+            for offset in range(len(expected) + 3):
+                got = bibs(await timing.passings_of_device(device.id, low, high, offset, limit))
+                assert got == expected[offset:offset + limit], (low, high, offset, limit)
+    s = sessions[1]
+    mine = sorted((n, ts, b) for ts, sid, n, b in stored if sid == s.id)
+    for first, last in [(None, None), (10, None), (None, 30), (15, 15), (61, None)]:
+        expected = [b for n, _, b in mine if (first is None or n >= first) and (last is None or n <= last)]
+        for limit in (1, 3, 8):
+            for offset in range(len(expected) + 3):
+                got = bibs(await timing.passings_of_session(s.id, first, last, offset, limit))
+                assert got == expected[offset:offset + limit], (first, last, offset, limit)
+    for after, low, high in [(-1, None, None), (20, None, None), (5, 1_030, 1_080), (59, None, None)]:
+        expected = [b for n, ts, b in mine
+                    if n > after and (low is None or ts >= low) and (high is None or ts <= high)]
+        for limit in (1, 3, 8):
+            for offset in range(len(expected) + 3):
+                got = bibs(await timing.passings_after(s.id, after, low, high, offset, limit))
+                assert got == expected[offset:offset + limit], (after, low, high, offset, limit)

@@ -88,17 +88,39 @@ _PASSINGS_OF_CHANGE = (
     " ORDER BY p.num_passing"
 )
 _SESSION_SPAN = "SELECT min(ts_ms), max(ts_ms) FROM passings WHERE session_id = $1"
+# Pages are sought, not skipped: OFFSET builds every skipped row (its joins included) only to drop it,
+# ~100 ms for a page past the end of a 200k-passing device. A page at ``offset`` first finds the key of
+# its first row on an index alone (no joins, no row built: SQLite's passings_by_device_time holds the
+# whole key, as an index of a WITHOUT ROWID table carries the primary key), then reads ``limit`` rows
+# from that key. Same rows as ``LIMIT .. OFFSET`` (tests/store/test_contract.py checks every offset);
+# figures in docs/store.md.
+_SESSION_KEY_AT = (
+    "SELECT num_passing FROM passings WHERE session_id = $1 AND num_passing >= $2 AND num_passing <= $3"
+    " ORDER BY num_passing LIMIT 1 OFFSET $4"
+)
 _PASSINGS_OF_SESSION = (
     f"{_PASSING_SELECT} WHERE p.session_id = $1 AND p.num_passing >= $2 AND p.num_passing <= $3"
-    " ORDER BY p.num_passing LIMIT $4 OFFSET $5"
+    " ORDER BY p.num_passing LIMIT $4"
+)
+_DEVICE_KEY_AT = (
+    "SELECT ts_ms, session_id, num_passing FROM passings WHERE device_id = $1 AND ts_ms >= $2 AND ts_ms <= $3"
+    " ORDER BY ts_ms, session_id, num_passing LIMIT 1 OFFSET $4"
 )
 _PASSINGS_OF_DEVICE = (
     f"{_PASSING_SELECT} WHERE p.device_id = $1 AND p.ts_ms >= $2 AND p.ts_ms <= $3"
-    " ORDER BY p.ts_ms, p.session_id, p.num_passing LIMIT $4 OFFSET $5"
+    " ORDER BY p.ts_ms, p.session_id, p.num_passing LIMIT $4"
+)
+_PASSINGS_OF_DEVICE_FROM = (
+    f"{_PASSING_SELECT} WHERE p.device_id = $1 AND (p.ts_ms, p.session_id, p.num_passing) >= ($2, $3, $4)"
+    " AND p.ts_ms <= $5 ORDER BY p.ts_ms, p.session_id, p.num_passing LIMIT $6"
+)
+_AFTER_KEY_AT = (
+    "SELECT num_passing FROM passings WHERE session_id = $1 AND num_passing > $2 AND ts_ms >= $3 AND ts_ms <= $4"
+    " ORDER BY num_passing LIMIT 1 OFFSET $5"
 )
 _PASSINGS_AFTER = (
-    f"{_PASSING_SELECT} WHERE p.session_id = $1 AND p.num_passing > $2 AND p.ts_ms >= $3 AND p.ts_ms <= $4"
-    " ORDER BY p.num_passing LIMIT $5 OFFSET $6"
+    f"{_PASSING_SELECT} WHERE p.session_id = $1 AND p.num_passing >= $2 AND p.ts_ms >= $3 AND p.ts_ms <= $4"
+    " ORDER BY p.num_passing LIMIT $5"
 )
 _LOW, _HIGH, _TOP = -(2**62), 2**62, 2**63 - 1
 """Open ends of a time window and of a number range."""
@@ -238,29 +260,37 @@ class Timing:
     async def passings_of_session(
         self, session_id: int, first: int | None, last: int | None, offset: int, limit: int
     ) -> list[StoredPassing]:
-        """Numbered ``first``..``last`` (inclusive), by number."""
-        rows = await self._db.all(
-            _PASSINGS_OF_SESSION, session_id, -1 if first is None else first, _TOP if last is None else last,
-            limit, offset,
-        )
-        return [_passing(r) for r in rows]
+        """Numbered ``first``..``last`` (inclusive), by number; rows ``offset``.. of that order."""
+        low, high = -1 if first is None else first, _TOP if last is None else last
+        if offset:
+            low = await self._db.value(_SESSION_KEY_AT, session_id, low, high, offset)
+            if low is None:
+                return []
+        return [_passing(r) for r in await self._db.all(_PASSINGS_OF_SESSION, session_id, low, high, limit)]
 
     async def passings_of_device(
         self, device_id: int, from_ms: int | None, to_ms: int | None, offset: int, limit: int
     ) -> list[StoredPassing]:
-        """Timed ``from``..``to`` (inclusive), by time, then session, then number."""
-        rows = await self._db.all(
-            _PASSINGS_OF_DEVICE, device_id, _LOW if from_ms is None else from_ms, _HIGH if to_ms is None else to_ms,
-            limit, offset,
-        )
+        """Timed ``from``..``to`` (inclusive), by time, then session, then number; rows ``offset``.. of
+        that order."""
+        low, high = _LOW if from_ms is None else from_ms, _HIGH if to_ms is None else to_ms
+        if not offset:
+            return [_passing(r) for r in await self._db.all(_PASSINGS_OF_DEVICE, device_id, low, high, limit)]
+        key = await self._db.one(_DEVICE_KEY_AT, device_id, low, high, offset)
+        if key is None:
+            return []
+        rows = await self._db.all(_PASSINGS_OF_DEVICE_FROM, device_id, key[0], key[1], key[2], high, limit)
         return [_passing(r) for r in rows]
 
     async def passings_after(
         self, session_id: int, after: int, from_ms: int | None, to_ms: int | None, offset: int, limit: int
     ) -> list[StoredPassing]:
-        """Numbered above ``after`` within an optional time window, by number."""
-        rows = await self._db.all(
-            _PASSINGS_AFTER, session_id, after, _LOW if from_ms is None else from_ms,
-            _HIGH if to_ms is None else to_ms, limit, offset,
-        )
-        return [_passing(r) for r in rows]
+        """Numbered above ``after`` within an optional time window, by number; rows ``offset``.. of that
+        order."""
+        low, high = _LOW if from_ms is None else from_ms, _HIGH if to_ms is None else to_ms
+        start = after + 1
+        if offset:
+            start = await self._db.value(_AFTER_KEY_AT, session_id, after, low, high, offset)
+            if start is None:
+                return []
+        return [_passing(r) for r in await self._db.all(_PASSINGS_AFTER, session_id, start, low, high, limit)]
