@@ -82,7 +82,10 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         self._paging, self._account, self._allow = service, account_id, allow
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
+        """The deadline ``_timer`` was armed for (uvloop's handle for a deadline under 0.5 ms away is a
+        plain ``Handle`` without ``when()``, so the endpoint keeps the deadline itself)."""
         self._changes: asyncio.Queue[int] = asyncio.Queue()
         self._worker = self.loop.create_task(self._notify_changes(), name="coap-notify")
 
@@ -171,14 +174,16 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             return
         at = min(deadlines)
         if self._timer is not None:
-            if self._timer.when() <= at:
+            if self._timer_at <= at:
                 return
             self._timer.cancel()
-        self._timer = self.loop.call_at(at, self._tick)
+        self._timer, self._timer_at = self.loop.call_at(at, self._tick), at
 
     def _tick(self) -> None:
         self._timer = None
-        now = self.loop.time()
+        # uvloop's timers have millisecond resolution and may fire a little before the deadline:
+        # do the deadline's work then, rather than re-arming for a moment later again and again
+        now = max(self.loop.time(), self._timer_at)
         self.layer.poll(now)
         self._flush()
         dropped = self.observations.dropped
