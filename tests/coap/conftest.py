@@ -4,13 +4,16 @@ socket, same loop as the test), an aiocoap client, and paths to the third-party 
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiocoap
 import pytest
 
+from sessionhub.coap import numbers as N
 from sessionhub.coap.transport import CoapServer
+from sessionhub.coap.wire import Message, decode, encode
 from sessionhub.config import Settings
 from sessionhub.runtime import Runtime, build
 
@@ -53,3 +56,22 @@ def coap_client_binary() -> str | None:
         if found:
             return found
     return None
+
+
+def verify_endpoint(sock: socket.socket, port: int, timeout: float = 5.0) -> None:
+    """Prove to the endpoint on ``port`` that ``sock`` receives at its address: ask for something
+    large, answer the probe (an empty CON) with RST, and read the answer (``coap.sources``)."""
+    request = encode(Message(N.CON, N.GET, 0x7E57, b"v", [(N.URI_PATH, b"v1"), (N.URI_PATH, b"settings")]))
+    blocking = sock.getblocking()
+    sock.settimeout(timeout)
+    try:
+        sock.sendto(request, ("127.0.0.1", port))
+        while True:
+            m = decode(sock.recv(65536))
+            if m.mtype == N.CON and m.code == N.EMPTY:
+                sock.sendto(bytes((0x70, 0, m.mid >> 8, m.mid & 0xFF)), ("127.0.0.1", port))
+            elif m.token == b"v":
+                assert m.code == N.CONTENT, m
+                return
+    finally:
+        sock.setblocking(blocking)

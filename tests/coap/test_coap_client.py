@@ -99,7 +99,12 @@ async def test_observe_through_coap_client(coap: Coap) -> None:
     proc = await asyncio.create_subprocess_exec(
         BINARY, "-s", "3", "-m", "get", uri(coap, "/v1/notify"), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    await asyncio.sleep(0.5)
+    assert coap.server.endpoint is not None
+    observations = coap.server.endpoint.observations
+    for _ in range(200):  # until it is registered and its endpoint verified
+        if observations.active:
+            break
+        await asyncio.sleep(0.05)
     await req(coap, "post", "/v1/sessions", '{"number":9}')
     out, _ = await asyncio.wait_for(proc.communicate(), 15)
     payloads = documents(out.decode())

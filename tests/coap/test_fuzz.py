@@ -13,7 +13,7 @@ import pytest
 
 from sessionhub.coap import numbers as N
 from sessionhub.coap.wire import Message, decode, encode, uint
-from tests.coap.conftest import Coap
+from tests.coap.conftest import Coap, verify_endpoint
 
 TOTAL = 100_000
 BATCH = 250
@@ -79,8 +79,9 @@ async def test_fuzz_then_normal_service(coap: Coap, caplog: pytest.LogCaptureFix
     codes: dict[int, int] = {}
     try:
         for s in socks:
-            s.setblocking(False)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+            await asyncio.to_thread(verify_endpoint, s, coap.server.port)  # full answers, not held ones
+            s.setblocking(False)
         base = templates(rng)
         target = ("127.0.0.1", coap.server.port)
         sent = 0

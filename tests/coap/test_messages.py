@@ -168,6 +168,40 @@ def test_rst_and_deregistration_and_the_limit() -> None:
 def test_a_notification_that_is_never_acknowledged_drops_the_observer() -> None:
     net = Net(interval=1000.0)
     net.obs.register(A, b"a", 0.0)
-    net.obs.notify(b"x", 0.0)
+    net.obs.notify(b"first", 0.0)
+    net.run(1.0, {A: N.ACK})  # it has answered once: later notifications are retransmitted
+    net.obs.notify(b"x", 1.0)
     seen = net.run(100.0, {A: None})
-    assert len(seen) == 5 and len(net.obs) == 0  # sent, retransmitted 4 times, given up
+    assert len(seen) == 5 and len(net.obs) == 0  # sent, retransmitted 4 times (back-off), given up
+
+
+def test_an_observer_that_never_answered_gets_one_datagram_and_is_dropped() -> None:
+    net = Net(interval=1000.0)
+    net.obs.register(A, b"a", 0.0)
+    net.obs.notify(b"x", 0.0)
+    net.obs.notify(b"y", 0.0)
+    seen = net.run(100.0, {A: None})
+    assert [m.payload for m, _ in seen] == [b"x"] and len(net.obs) == 0 and net.obs.dropped == 1
+
+
+def test_an_unverified_registration_gets_nothing_until_activated_and_expires() -> None:
+    net = Net(interval=30.0)
+    assert net.obs.register(A, b"a", 0.0, verified=False) is not None
+    assert net.obs.register(B, b"b", 0.0, verified=False) is not None
+    net.obs.notify(b"x", 0.0)
+    assert net.run(5.0, {A: N.ACK, B: N.ACK}) == [] and net.obs.active == 0  # no notification, no ping
+    net.obs.activate(A, 5.0)
+    net.obs.notify(b"y", 5.0)
+    assert [(m.payload, r) for m, r in net.run(6.0, {A: N.ACK, B: N.ACK})] == [(b"y", A)]
+    net.run(20.0, {A: N.ACK, B: N.ACK})  # B's pending registration expires (10 s)
+    assert (A, b"a") in net.obs and (B, b"b") not in net.obs
+
+
+def test_one_host_cannot_take_every_observer_slot() -> None:
+    ml = layer()
+    obs = Observations(ml, lambda: b"ping", max_observers=100, max_per_host=3)
+    assert [obs.register(("10.0.0.9", port), b"t", 0.0) is not None for port in range(5)] == [
+        True, True, True, False, False]
+    assert obs.register(A, b"a", 0.0) is not None  # another host still gets a slot
+    obs.deregister(("10.0.0.9", 0), b"t")
+    assert obs.register(("10.0.0.9", 7), b"t", 0.0) is not None

@@ -17,7 +17,7 @@ from sessionhub.coap.transport import CoapServer
 from sessionhub.coap.wire import Message, decode, encode
 from sessionhub.config import Settings
 from sessionhub.runtime import build
-from tests.coap.conftest import Coap
+from tests.coap.conftest import Coap, verify_endpoint
 
 
 class Notifications:
@@ -91,6 +91,7 @@ async def test_pings_reach_a_live_client_and_a_silent_one_is_dropped(pinging: Co
     await req.response
     it = Notifications(req)
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    await asyncio.to_thread(verify_endpoint, silent, pinging.server.port)  # verified, then silent
     silent.setblocking(False)
     try:
         silent.sendto(encode(Message(N.CON, N.GET, 1, b"s", [(N.OBSERVE, b""), (N.URI_PATH, b"v1"),

@@ -15,13 +15,17 @@ from tests.conftest import free_port, start_server, stop_server
 
 
 def get(port: int, path: list[str], query: list[str] | None = None, timeout: float = 3.0) -> Message | None:
-    """One CON request from loopback; None when nothing answers."""
+    """One CON request from loopback (answering the endpoint's probe); None when nothing answers."""
     options = [(N.URI_PATH, p.encode()) for p in path] + [(N.URI_QUERY, q.encode()) for q in query or []]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         s.sendto(encode(Message(N.CON, N.GET, 7, b"t", options)), ("127.0.0.1", port))
         try:
-            return decode(s.recv(4096))
+            while True:
+                m = decode(s.recv(4096))
+                if m.mtype != N.CON or m.code != N.EMPTY:
+                    return m
+                s.sendto(bytes((0x70, 0, m.mid >> 8, m.mid & 0xFF)), ("127.0.0.1", port))  # the probe: RST
         except TimeoutError:
             return None
 

@@ -17,6 +17,7 @@ from sessionhub.coap.transport import CoapServer
 from sessionhub.coap.wire import Message, decode, encode
 from sessionhub.config import Settings
 from sessionhub.runtime import build
+from tests.coap.conftest import verify_endpoint
 
 
 async def _scenario(db_url: str) -> tuple[int, int, int, int]:
@@ -37,6 +38,7 @@ async def _scenario(db_url: str) -> tuple[int, int, int, int]:
 
     server.endpoint._tick = counting  # type: ignore[method-assign]
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    await asyncio.to_thread(verify_endpoint, silent, server.port)  # a verified endpoint, then silent
     silent.setblocking(False)
     answered = 0
     try:

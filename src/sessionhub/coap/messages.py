@@ -189,6 +189,10 @@ class MessageLayer:
             heapq.heappop(timers)
         return None
 
+    def is_pending(self, remote: Remote, mid: int) -> bool:
+        """Whether a confirmable message ``mid`` to ``remote`` awaits its ACK."""
+        return (remote, mid) in self._pending
+
     @property
     def in_flight(self) -> int:
         return len(self._pending)

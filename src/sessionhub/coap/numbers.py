@@ -23,12 +23,16 @@ CREATED, DELETED, VALID, CHANGED, CONTENT = code(2, 1), code(2, 2), code(2, 3), 
 BAD_REQUEST, UNAUTHORIZED, BAD_OPTION, FORBIDDEN, NOT_FOUND = (
     code(4, 0), code(4, 1), code(4, 2), code(4, 3), code(4, 4))
 METHOD_NOT_ALLOWED, CONFLICT, REQUEST_ENTITY_TOO_LARGE = code(4, 5), code(4, 9), code(4, 13)
+TOO_MANY_REQUESTS = code(4, 29)
+"""RFC 8516: the client sends too many requests; Max-Age says when it may send again."""
 INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE = code(5, 0), code(5, 3)
 
 # option numbers
 IF_MATCH, URI_HOST, ETAG, IF_NONE_MATCH, OBSERVE, URI_PORT = 1, 3, 4, 5, 6, 7
 URI_PATH, CONTENT_FORMAT, MAX_AGE, URI_QUERY, ACCEPT = 11, 12, 14, 15, 17
 BLOCK2, BLOCK1, SIZE2, SIZE1 = 23, 27, 28, 60
+ECHO = 252
+"""RFC 9175: a server's challenge the client repeats to prove it receives at its address."""
 
 JSON_FORMAT = 50
 """Content-Format application/json."""

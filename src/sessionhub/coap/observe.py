@@ -11,7 +11,15 @@ An observer is a (remote, token) that registered with ``Observe: 0``. Policy:
   next ping is a miss, and three misses in a row drop the observer. Any ACK resets the count.
 - An observer is dropped when it answers a notification with RST, when a notification's
   retransmissions run out (RFC 7641 §4.5), or when it deregisters (``Observe: 1``).
-- At most ``max_observers`` are kept; a registration beyond that is served as a plain GET.
+- At most ``max_observers`` are kept, and at most ``max_per_host`` per client host (one client
+  must not take every slot); a registration beyond either is served as a plain GET.
+- A registration from an endpoint that is not verified yet (``coap.sources``) is kept *pending*:
+  it gets no notification and no ping until ``activate`` (the endpoint proved it receives what
+  is sent to it), and is forgotten after ``pending_timeout`` without that proof. A spoofed
+  registration therefore never makes the endpoint send anything to the victim.
+- An observer that has never acknowledged anything gets each notification once, without
+  retransmissions: if it does not answer within ``first_timeout`` it is dropped. Once it has
+  acknowledged, notifications are retransmitted with exponential back-off (RFC 7252 §4.2).
 """
 
 from __future__ import annotations
@@ -41,17 +49,25 @@ class _Observer:
     """The MID of the notification in flight."""
     ping_mid: int | None = None
     misses: int = 0
+    active: bool = True
+    """False while the observer's endpoint is not verified: nothing is sent to it."""
+    acked: bool = False
+    """It has acknowledged a notification or ping: from then on notifications are retransmitted."""
 
 
 class Observations:
     def __init__(
         self, layer: MessageLayer, ping: Callable[[], bytes], *, ping_interval: float = 30.0,
-        max_observers: int = 4096, max_queue: int = 32,
+        max_observers: int = 4096, max_queue: int = 32, max_per_host: int = 16, pending_timeout: float = 10.0,
+        first_timeout: float = N.ACK_TIMEOUT * N.ACK_RANDOM_FACTOR,
     ) -> None:
         """``ping()`` renders the payload of a ping notification when one is due."""
         self._layer, self._ping = layer, ping
         self.ping_interval, self.max_observers, self.max_queue = ping_interval, max_observers, max_queue
+        self.max_per_host, self.pending_timeout, self.first_timeout = max_per_host, pending_timeout, first_timeout
         self._observers: dict[Key, _Observer] = {}
+        self._per_host: dict[object, int] = {}
+        self._by_remote: dict[Remote, set[bytes]] = {}
         self._pings: list[tuple[float, Key]] = []
         self.dropped = 0
         """Observers dropped for not answering (RST and deregistration are not counted)."""
@@ -59,21 +75,39 @@ class Observations:
     def __len__(self) -> int:
         return len(self._observers)
 
+    @property
+    def active(self) -> int:
+        """Observers being notified (registered from a verified endpoint)."""
+        return sum(obs.active for obs in self._observers.values())
+
     def __contains__(self, key: Key) -> bool:
         return key in self._observers
 
-    def register(self, remote: Remote, token: bytes, now: float) -> int | None:
+    def register(self, remote: Remote, token: bytes, now: float, *, verified: bool = True) -> int | None:
         """Register (or refresh) an observer; return the Observe number for the response, or None
-        when the registry is full (the request is then answered as a plain GET)."""
+        when the registry (or the host's share of it) is full: the request is then answered as a
+        plain GET. Unless ``verified``, a new observer stays pending until ``activate``."""
         key = (remote, token)
         obs = self._observers.get(key)
         if obs is None:
-            if len(self._observers) >= self.max_observers:
+            host = remote[0]
+            if len(self._observers) >= self.max_observers or self._per_host.get(host, 0) >= self.max_per_host:
                 return None
-            obs = self._observers[key] = _Observer(remote, token, 1, now + self.ping_interval)
+            first = now + (self.ping_interval if verified else self.pending_timeout)
+            obs = self._observers[key] = _Observer(remote, token, 1, first, active=verified)
+            self._per_host[host] = self._per_host.get(host, 0) + 1
+            self._by_remote.setdefault(remote, set()).add(token)
             heapq.heappush(self._pings, (obs.next_ping, key))
         obs.seq = (obs.seq + 1) % N.OBSERVE_MAX
         return obs.seq
+
+    def activate(self, remote: Remote, now: float) -> None:
+        """``remote`` is verified: its pending observers start receiving notifications and pings."""
+        for token in self._by_remote.get(remote, ()):
+            obs = self._observers[(remote, token)]
+            if not obs.active:
+                obs.active, obs.next_ping = True, now + self.ping_interval
+                heapq.heappush(self._pings, (obs.next_ping, (remote, token)))
 
     def deregister(self, remote: Remote, token: bytes) -> None:
         self._drop((remote, token), counted=False)
@@ -81,6 +115,8 @@ class Observations:
     def notify(self, payload: bytes, now: float) -> None:
         """Send ``payload`` to every observer (queued behind what each has in flight)."""
         for key, obs in self._observers.items():
+            if not obs.active:
+                continue
             if obs.data_mid is None:
                 self._send(key, obs, payload, now)
             else:
@@ -95,8 +131,11 @@ class Observations:
         if ping:
             obs.ping_mid = self._layer.send_confirmable(obs.remote, message, ("ping", key), now, retransmit=False,
                                                          timeout=self.ping_interval)
-        else:
+        elif obs.acked:
             obs.data_mid = self._layer.send_confirmable(obs.remote, message, ("data", key), now)
+        else:  # never answered anything: once, no retransmissions (a silent one costs one datagram)
+            obs.data_mid = self._layer.send_confirmable(obs.remote, message, ("data", key), now, retransmit=False,
+                                                         timeout=self.first_timeout)
 
     def on_fate(self, fate: Fate, tag: object, now: float) -> bool:
         """Take the fate of a confirmable message; False when ``tag`` is not an observer's."""
@@ -111,7 +150,7 @@ class Observations:
         else:
             obs.data_mid = None
         if fate is Fate.ACKED:
-            obs.misses = 0
+            obs.misses, obs.acked = 0, True
         elif fate is Fate.RESET or kind == "data":
             self._drop(key, counted=fate is Fate.TIMED_OUT)
             return True
@@ -128,6 +167,17 @@ class Observations:
         obs = self._observers.pop(key, None)
         if obs is None:
             return
+        host = obs.remote[0]
+        left = self._per_host.get(host, 1) - 1
+        if left:
+            self._per_host[host] = left
+        else:
+            self._per_host.pop(host, None)
+        tokens = self._by_remote.get(obs.remote)
+        if tokens is not None:
+            tokens.discard(obs.token)
+            if not tokens:
+                del self._by_remote[obs.remote]
         for mid in (obs.data_mid, obs.ping_mid):
             if mid is not None:
                 self._layer.cancel(obs.remote, mid)
@@ -141,6 +191,9 @@ class Observations:
             at, key = heapq.heappop(pings)
             obs = self._observers.get(key)
             if obs is None or obs.next_ping != at:
+                continue
+            if not obs.active:  # never verified
+                self._drop(key, counted=False)
                 continue
             obs.next_ping = at + self.ping_interval
             heapq.heappush(pings, (obs.next_ping, key))

@@ -32,10 +32,11 @@ _SETTINGS, _STATS, _PING, _HISTORY = b'["settings"]', b'["statistics"]', b'["pin
 class Request:
     """A request as the resources see it: the message, who sent it, its path and query."""
 
-    __slots__ = ("message", "path", "query", "remote")
+    __slots__ = ("message", "path", "query", "remote", "verified")
 
-    def __init__(self, message: Message, remote: Remote) -> None:
-        self.message, self.remote = message, remote
+    def __init__(self, message: Message, remote: Remote, verified: bool = True) -> None:
+        """``verified``: the sender proved it receives at its address (``coap.sources``)."""
+        self.message, self.remote, self.verified = message, remote, verified
         path: list[bytes] = []
         query: dict[str, str] = {}
         try:
@@ -259,7 +260,7 @@ class PagingSite:
             response = Response(N.CONTENT, self.ping_body())
         m = request.message
         if observe is not None and to_uint(observe) == 0:
-            seq = self.observations.register(request.remote, m.token, self._now())
+            seq = self.observations.register(request.remote, m.token, self._now(), verified=request.verified)
             if seq is not None:
                 response.options = [(N.OBSERVE, uint(seq)), *response.options]
         elif observe is not None and to_uint(observe) == 1:

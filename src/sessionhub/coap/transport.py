@@ -7,6 +7,14 @@ handler's coroutine finishes. One timer, armed at the earliest deadline of the m
 the change hub (``on_change``); one worker renders each from its snapshot and notifies the
 observers, in seq order.
 
+Amplification (RFC 7252 §11.3): until a client endpoint is verified (``coap.sources``: an Echo
+value it repeated, or its answer to a probe), every datagram it causes is at most
+``sources.FACTOR`` times the request's size. A larger answer is held and the endpoint gets a probe
+(4 bytes); when the probe's answer arrives (one round trip) the held answer goes out as usual
+(piggybacked on the ACK); if none arrives within ``HOLD_TIMEOUT`` (1 s, under the client's first
+retransmission), a 4.01 with an Echo option goes out instead (RFC 9175 §2.4). An Observe registration from an
+unverified endpoint stays pending until it is verified. Verified endpoints get answers at once.
+
 Error boundary: a core error becomes its code from ``coap.errors`` with the JSON error payload;
 anything else is logged with its traceback and answered 5.00 with a generic message.
 Log policy: datagrams from outside the allow list are dropped at DEBUG; observers dropped for
@@ -20,25 +28,32 @@ import contextlib
 import ipaddress
 import logging
 import random
+import secrets
 import socket
+from collections import deque
 from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sessionhub.coap import lrs
 from sessionhub.coap import numbers as N
+from sessionhub.coap.blocks import BLOCK_SZX, block
 from sessionhub.coap.errors import coap_code
-from sessionhub.coap.messages import MessageLayer, Remote
+from sessionhub.coap.messages import Fate, MessageLayer, Remote
 from sessionhub.coap.observe import Observations
 from sessionhub.coap.site import JSON_OPTIONS, PagingSite, Request, Response
-from sessionhub.coap.wire import Message, encode_options, to_uint, uint
+from sessionhub.coap.sources import FACTOR, Sources
+from sessionhub.coap.wire import Message, encode_options
 from sessionhub.core.changes import Change
-from sessionhub.core.errors import InvalidInput, SessionhubError, StoreUnavailable
+from sessionhub.core.errors import SessionhubError, StoreUnavailable
 from sessionhub.service.paging import PagingService
 
 log = logging.getLogger("sessionhub.coap")
 
-BLOCK_SZX = 6
-"""Responses over 1024 bytes go out in Block2 blocks of 1024 (RFC 7959)."""
+HELD_PER_ENDPOINT, HELD_MAX = 8, 1024
+"""Answers held for unverified endpoints (per endpoint, in all); beyond, the request goes unanswered."""
+HOLD_TIMEOUT = 1.0
+"""How long an answer waits for its endpoint's proof: under the clients' first retransmission (2 s)."""
 MAX_PENDING = 1000
 """Requests being processed at once; beyond it the answer is 5.03 (the store is the bottleneck)."""
 SOCKET_BUFFER = 4 << 20
@@ -69,15 +84,24 @@ class Allow:
         return ok
 
 
+@dataclass(slots=True)
+class _Held:
+    request: Message
+    code: int
+    options: bytes
+    payload: bytes
+
+
 class CoapEndpoint(asyncio.DatagramProtocol):
     def __init__(
         self, service: PagingService, account_id: int, allow: Allow, *, ping_interval: float = 30.0,
-        max_observers: int = 4096,
+        max_observers: int = 4096, max_observers_per_host: int = 16,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.layer = MessageLayer(random.random, random.randrange(1 << 16))
         self.observations = Observations(self.layer, self._ping_body, ping_interval=ping_interval,
-                                         max_observers=max_observers)
+                                         max_observers=max_observers, max_per_host=max_observers_per_host)
+        self.sources = Sources(secrets.token_bytes(32), lambda: secrets.randbits(16))
         self.site = PagingSite(service, account_id, self.observations, self.loop.time)
         self._paging, self._account, self._allow = service, account_id, allow
         self._transport: asyncio.DatagramTransport | None = None
@@ -86,6 +110,10 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         self._timer_at = 0.0
         """The deadline ``_timer`` was armed for (uvloop's handle for a deadline under 0.5 ms away is a
         plain ``Handle`` without ``when()``, so the endpoint keeps the deadline itself)."""
+        self._held: dict[Remote, list[_Held]] = {}
+        """Answers waiting for their unverified endpoint to answer its probe."""
+        self._held_count = 0
+        self._held_order: deque[tuple[float, Remote]] = deque()
         self._changes: asyncio.Queue[int] = asyncio.Queue()
         self._worker = self.loop.create_task(self._notify_changes(), name="coap-notify")
 
@@ -104,33 +132,55 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         if not self._allow(addr[0]):
             log.debug("dropped a datagram from %s (not in --coap-allow)", addr[0])
             return
-        layer = self.layer
-        message = layer.receive(data, addr, self.loop.time())
+        layer, sources, now = self.layer, self.sources, self.loop.time()
+        if len(data) == 4 and data[1] == 0 and data[0] & 0x20 and sources.probing(addr):  # empty ACK/RST
+            mid = data[2] << 8 | data[3]
+            if not layer.is_pending(addr, mid):
+                if sources.answer(addr, mid, now):
+                    self._activate(now)
+                return
+        message = layer.receive(data, addr, now)
         if layer.outbox or layer.events:
             self._flush()
         if message is None:
             return
+        size = 0  # verified: no budget
+        if not sources.is_verified(addr, now):
+            echo = message.option(N.ECHO)
+            if echo is not None and sources.check_echo(addr, echo, now):
+                self._activate(now)
+            else:
+                size = len(data)
         try:
-            result = self.site.handle(Request(message, addr))
+            result = self.site.handle(Request(message, addr, not size))
         except Exception as exc:
             result = self._failure(exc, message)
         if isinstance(result, Response):
-            self._reply(message, addr, result)
+            self._reply(message, addr, result, size)
         elif len(self._tasks) >= MAX_PENDING:
             result.close()  # type: ignore[attr-defined]
-            self._reply(message, addr, self._failure(StoreUnavailable("too many requests in progress"), message))
+            self._reply(message, addr, self._failure(StoreUnavailable("too many requests in progress"), message), size)
         else:
-            task = self.loop.create_task(self._finish(message, addr, result))
+            task = self.loop.create_task(self._finish(message, addr, result, size))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _finish(self, message: Message, addr: Remote, pending: Awaitable[Response]) -> None:
+    async def _finish(self, message: Message, addr: Remote, pending: Awaitable[Response], size: int) -> None:
         try:
             response = await pending
         except Exception as exc:
             response = self._failure(exc, message)
-        self._reply(message, addr, response)
+        self._reply(message, addr, response, size)
         self._flush()
+
+    def _activate(self, now: float) -> None:
+        """Start the pending observers of the endpoints verified just now."""
+        verified, self.sources.verified_now = self.sources.verified_now, []
+        for remote in verified:
+            self.observations.activate(remote, now)
+            if remote in self._held:
+                self._release(remote, True)
+        self._arm()
 
     def _failure(self, exc: Exception, message: Message) -> Response:
         if not isinstance(exc, SessionhubError):
@@ -138,20 +188,65 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             exc = SessionhubError("internal error")
         return Response(coap_code(exc), lrs.error_body(exc))
 
-    def _reply(self, request: Message, addr: Remote, response: Response) -> None:
+    def _reply(self, request: Message, addr: Remote, response: Response, size: int = 0) -> None:
+        """Send the answer; ``size`` is the request's datagram size when its sender is not verified."""
         payload, options = response.payload, response.options
         block2 = request.option(N.BLOCK2)
         if block2 is not None or len(payload) > 16 << BLOCK_SZX:
             try:
-                payload, options = _block(payload, options, block2)
+                payload, options = block(payload, options, block2)
             except SessionhubError as exc:
                 response = self._failure(exc, request)
                 payload, options = response.payload, response.options
         encoded = _JSON_OPTIONS_BYTES if options is JSON_OPTIONS else encode_options(options)
         data = self.layer.respond(request, addr, response.code, encoded, payload)
+        if size and len(data) > FACTOR * size:
+            self._hold(request, addr, response.code, encoded, payload)
+            return
+        if size and request.option(N.OBSERVE) is not None:  # a pending registration waits for this proof
+            probe = self.sources.probe(addr, self.loop.time())
+            if probe is not None and self._transport is not None:
+                self._transport.sendto(probe, addr)
         if self._transport is not None:
             self._transport.sendto(data, addr)
         self._arm()
+
+    def _hold(self, request: Message, addr: Remote, code: int, options: bytes, payload: bytes) -> None:
+        """An answer too large for an unverified endpoint: probe the endpoint and keep the answer until
+        the probe's answer arrives (``_release``)."""
+        now = self.loop.time()
+        probe = self.sources.probe(addr, now)
+        if probe is not None and self._transport is not None:
+            self._transport.sendto(probe, addr)
+        held = self._held.setdefault(addr, [])
+        if len(held) >= HELD_PER_ENDPOINT or self._held_count >= HELD_MAX:
+            return  # bounded: the client asks again
+        held.append(_Held(request, code, options, payload))
+        self._held_count += 1
+        self._held_order.append((now + HOLD_TIMEOUT, addr))
+        self._arm()
+
+    def _release(self, addr: Remote, verified: bool) -> None:
+        """Send what was held for ``addr``: the answers once it is verified, else (no answer to the
+        probe in time) a 4.01 with an Echo option (RFC 9175), which Echo-aware clients repeat."""
+        held = self._held.pop(addr, [])
+        self._held_count -= len(held)
+        if self._transport is None:
+            return
+        echo = b"" if verified else encode_options([(N.ECHO, self.sources.echo(addr, self.loop.time()))])
+        for h in held:
+            if verified:
+                data = self.layer.respond(h.request, addr, h.code, h.options, h.payload)
+            else:
+                data = self.layer.respond(h.request, addr, N.UNAUTHORIZED, echo, b"")
+            self._transport.sendto(data, addr)
+
+    def _expire_held(self, now: float) -> None:
+        order = self._held_order
+        while order and order[0][0] <= now:
+            _, addr = order.popleft()
+            if addr in self._held:
+                self._release(addr, self.sources.is_verified(addr, now))
 
     # timers and notifications -----------------------------------------------------------------
 
@@ -160,6 +255,8 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         if layer.events:
             events, layer.events = layer.events, []
             for fate, tag, remote in events:
+                if fate is Fate.ACKED:
+                    self.sources.refresh(remote, now)
                 if not self.observations.on_fate(fate, tag, now):
                     log.debug("fate %s of an unknown message to %s", fate, remote)
         if layer.outbox and self._transport is not None:
@@ -169,7 +266,8 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         self._arm()
 
     def _arm(self) -> None:
-        deadlines = [d for d in (self.layer.next_deadline(), self.observations.next_deadline()) if d is not None]
+        deadlines = [d for d in (self.layer.next_deadline(), self.observations.next_deadline(),
+                                 self._held_order[0][0] if self._held_order else None) if d is not None]
         if not deadlines:
             return
         at = min(deadlines)
@@ -184,6 +282,7 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         # uvloop's timers have millisecond resolution and may fire a little before the deadline:
         # do the deadline's work then, rather than re-arming for a moment later again and again
         now = max(self.loop.time(), self._timer_at)
+        self._expire_held(now)
         self.layer.poll(now)
         self._flush()
         dropped = self.observations.dropped
@@ -218,37 +317,17 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             self._transport.close()
 
 
-def _block(payload: bytes, options: list[tuple[int, bytes]], requested: bytes | None
-           ) -> tuple[bytes, list[tuple[int, bytes]]]:
-    """The requested Block2 block of ``payload`` (block 0 of 1024 bytes by default)."""
-    num, szx = 0, BLOCK_SZX
-    if requested is not None:
-        value = to_uint(requested)
-        num, szx = value >> 4, value & 7
-        if szx == 7:
-            raise InvalidInput("Block2 size exponent 7 is reserved")
-        szx = min(szx, BLOCK_SZX)
-    size = 16 << szx
-    start = num * size
-    if start and start >= len(payload):
-        raise InvalidInput("Block2 asks for a block past the end")
-    more = start + size < len(payload)
-    extra = [(N.BLOCK2, uint(num << 4 | more << 3 | szx))]
-    if num == 0:
-        extra.append((N.SIZE2, uint(len(payload))))
-    return payload[start:start + size], [*options, *extra]
-
-
 class CoapServer:
     """The endpoint bound to a socket; ``start`` inside the running loop, ``stop`` to close."""
 
     def __init__(
         self, service: PagingService, host: str, port: int, account: str, allow: Iterable[str] = (), *,
-        ping_interval: float = 30.0, max_observers: int = 4096,
+        ping_interval: float = 30.0, max_observers: int = 4096, max_observers_per_host: int = 16,
     ) -> None:
         self.service, self.host, self.port, self.account = service, host, port, account
         self.allow = Allow(tuple(allow) or LOOPBACK)
         self.ping_interval, self.max_observers = ping_interval, max_observers
+        self.max_observers_per_host = max_observers_per_host
         self.endpoint: CoapEndpoint | None = None
         self.account_id = 0
 
@@ -257,7 +336,8 @@ class CoapServer:
         self.account_id = await self.service.open_station(self.account)
         loop = asyncio.get_running_loop()
         endpoint = CoapEndpoint(self.service, self.account_id, self.allow, ping_interval=self.ping_interval,
-                                max_observers=self.max_observers)
+                                max_observers=self.max_observers,
+                                max_observers_per_host=self.max_observers_per_host)
         try:
             transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(self.host, self.port))
         except BaseException:
