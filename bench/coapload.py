@@ -10,7 +10,8 @@ request. A request unanswered after ``--give-up`` seconds counts as lost and is 
 retransmission: a load generator measures the server, it does not hide its drops). Only the standard
 library: it runs pinned to a core of its own as a separate process. It speaks just enough CoAP
 (RFC 7252) for this: a 4-byte token, Uri-Path, Uri-Query and Content-Format options, piggybacked and
-separate responses (an empty ACK is skipped; a CON response is acknowledged).
+separate responses (an empty ACK is skipped; a CON response is acknowledged), and a CoAP ping (an
+empty CON, which the server sends to verify a new endpoint's address) is answered with RST.
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def run(host: str, port: int, path: str, query: str = "", *, ports: int = 16, wi
                         break
                     except ConnectionRefusedError:
                         raise SystemExit(f"nothing listens on udp {host}:{port}") from None
+                    if len(data) == 4 and data[0] >> 4 & 3 == CON and data[1] == 0:
+                        ep.sock.send(bytes((0x70, 0)) + data[2:4])  # a CoAP ping: RST, as every endpoint must
+                        continue
                     if len(data) < 8 or data[0] & 0x0F != 4:
                         continue
                     kind = data[0] >> 4 & 3

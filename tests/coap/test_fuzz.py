@@ -36,6 +36,11 @@ def templates(rng: random.Random) -> list[bytes]:
                     options.append((N.BLOCK2, uint(rng.randrange(64))))
                 if rng.random() < 0.2:
                     options.append((N.ETAG, rng.randbytes(rng.randrange(1, 9))))
+                if rng.random() < 0.1:  # critical ones the server does not know (4.02), and Echo values
+                    options.append((rng.choice((N.IF_MATCH, N.IF_NONE_MATCH, N.BLOCK1, 35, 9, 2049, 65001)),
+                                    rng.randbytes(rng.randrange(4))))
+                if rng.random() < 0.1:
+                    options.append((N.ECHO, rng.randbytes(rng.randrange(41))))
                 body = rng.choice(BODIES) if code in (N.POST, N.PUT) else b""
                 out.append(encode(Message(rng.choice((N.CON, N.NON)), code, rng.randrange(65536),
                                           rng.randbytes(rng.randrange(9)), options, body)))
@@ -117,6 +122,7 @@ async def test_fuzz_then_normal_service(coap: Coap, caplog: pytest.LogCaptureFix
             s.close()
     assert N.INTERNAL_SERVER_ERROR not in codes, codes
     assert codes.get(N.CONTENT, 0) > 1000 and codes.get(N.BAD_REQUEST, 0) > 100, codes
+    assert codes.get(N.BAD_OPTION, 0) > 100, codes
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     r = await coap.request(aiocoap.POST, "/v1/sessions", b'{"number":4321,"label":"after"}')
     assert r.code in (aiocoap.CREATED, aiocoap.CHANGED), r.payload

@@ -166,7 +166,12 @@ def history_body(envelope: bytes, sessions: list[GuestSession]) -> bytes:
 
 def error_body(error: E.SessionhubError) -> bytes:
     """``{"error": {"code": ..., "message": ...}}``: the payload of every error response."""
-    return _encode({"error": {"code": error.code, "message": error.message}})
+    return error_json(error.code, error.message)
+
+
+def error_json(code: str, message: str) -> bytes:
+    """The error payload for a protocol-level refusal that is not a core error (4.02, 4.29)."""
+    return _encode({"error": {"code": code, "message": message}})
 
 
 Render = Callable[[GuestSession], bytes]

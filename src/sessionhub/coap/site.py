@@ -26,19 +26,27 @@ from sessionhub.service.paging import PagingService
 JSON_OPTIONS = [(N.CONTENT_FORMAT, uint(N.JSON_FORMAT))]
 """The options of every JSON response (shared: never mutate)."""
 
+CRITICAL_KNOWN = frozenset((N.URI_HOST, N.URI_PORT, N.URI_PATH, N.URI_QUERY, N.ACCEPT, N.BLOCK2))
+"""The critical (odd-numbered) options this server acts on. Any other critical option in a request
+is answered 4.02 Bad Option (RFC 7252 §5.4.1): If-Match, If-None-Match, Block1, Proxy-Uri,
+Proxy-Scheme, and every unregistered odd number. Uri-Host and Uri-Port name this one server;
+Accept is taken (every answer is JSON, the only format the dialect has)."""
+
 _SETTINGS, _STATS, _PING, _HISTORY = b'["settings"]', b'["statistics"]', b'["ping"]', b'["session_history"]'
 
 
 class Request:
     """A request as the resources see it: the message, who sent it, its path and query."""
 
-    __slots__ = ("message", "path", "query", "remote", "verified")
+    __slots__ = ("bad_option", "message", "path", "query", "remote", "verified")
 
     def __init__(self, message: Message, remote: Remote, verified: bool = True) -> None:
-        """``verified``: the sender proved it receives at its address (``coap.sources``)."""
+        """``verified``: the sender proved it receives at its address (``coap.sources``).
+        ``bad_option``: the first critical option this server does not recognise, if any."""
         self.message, self.remote, self.verified = message, remote, verified
         path: list[bytes] = []
         query: dict[str, str] = {}
+        bad = None
         try:
             for number, value in message.options:
                 if number == N.URI_PATH:
@@ -46,9 +54,11 @@ class Request:
                 elif number == N.URI_QUERY:
                     name, _, text = value.decode().partition("=")
                     query[name] = text
+                elif number & 1 and number not in CRITICAL_KNOWN and bad is None:
+                    bad = number
         except UnicodeDecodeError:
             raise InvalidInput("the query is not UTF-8") from None
-        self.path, self.query = tuple(path), query
+        self.path, self.query, self.bad_option = tuple(path), query, bad
 
 
 class Response:
@@ -91,6 +101,9 @@ class PagingSite:
         }
 
     def handle(self, request: Request) -> Response | Awaitable[Response]:
+        if request.bad_option is not None:
+            text = f"unrecognized critical option {request.bad_option}"
+            return Response(N.BAD_OPTION, lrs.error_json("bad_option", text))
         methods = self.routes.get(request.path)
         if methods is None:
             raise RouteNotFound("no such resource")

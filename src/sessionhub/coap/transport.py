@@ -64,7 +64,8 @@ _JSON_OPTIONS_BYTES = encode_options(JSON_OPTIONS)
 
 
 class Allow:
-    """Which client addresses may talk to the endpoint (decisions cached per address)."""
+    """Which client addresses may talk to the endpoint (decisions cached per address). An IPv4-mapped
+    IPv6 address (``::ffff:10.0.1.7``, how a ``[::]`` socket sees IPv4 clients) is the IPv4 address."""
 
     def __init__(self, cidrs: Iterable[str]) -> None:
         self.networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
@@ -75,6 +76,8 @@ class Allow:
         if ok is None:
             try:
                 address = ipaddress.ip_address(host)
+                if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                    address = address.ipv4_mapped  # an IPv4 client of a dual-stack [::] socket
                 ok = any(address in n for n in self.networks)
             except ValueError:
                 ok = False
