@@ -43,7 +43,7 @@ from sessionhub.coap.messages import Fate, MessageLayer, Remote
 from sessionhub.coap.observe import Observations
 from sessionhub.coap.site import JSON_OPTIONS, PagingSite, Request, Response
 from sessionhub.coap.sources import FACTOR, Sources
-from sessionhub.coap.wire import Message, encode_options
+from sessionhub.coap.wire import Message, encode_options, uint
 from sessionhub.core.changes import Change
 from sessionhub.core.errors import SessionhubError, StoreUnavailable
 from sessionhub.service.paging import PagingService
@@ -189,7 +189,11 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         if not isinstance(exc, SessionhubError):
             log.error("unexpected error answering %r", message, exc_info=exc)
             exc = SessionhubError("internal error")
-        return Response(coap_code(exc), lrs.error_body(exc))
+        code = coap_code(exc)
+        if code in (N.SERVICE_UNAVAILABLE, N.TOO_MANY_REQUESTS):  # say when to retry (Max-Age, RFC 8516)
+            retry = max(1, int(getattr(exc, "retry_after", 1)))
+            return Response(code, lrs.error_body(exc), [(N.MAX_AGE, uint(retry)), *JSON_OPTIONS])
+        return Response(code, lrs.error_body(exc))
 
     def _reply(self, request: Message, addr: Remote, response: Response, size: int = 0) -> None:
         """Send the answer; ``size`` is the request's datagram size when its sender is not verified."""

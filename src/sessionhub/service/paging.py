@@ -7,6 +7,9 @@ Each write is load -> ``core.paging`` decides -> write inside one unit of work, 
 change per touched session (topic ``paging/session/<account>/<number>``) or one for the station
 (``paging/station/<account>``), each with the snapshot observers render from -> commit -> publish.
 
+Writes of one station pass a ``WriteGate`` (a few at a time ahead of the store's single writer),
+so a flood of one station's requests cannot delay other tenants' writes for long.
+
 Hot reads are served from memory: a station, and the rendered JSON of each active session and of
 each account's session list, are cached until a change of theirs is published (``on_change``).
 """
@@ -20,6 +23,7 @@ from sessionhub.core import paging
 from sessionhub.core.changes import Change, paging_session_topic, paging_station_topic
 from sessionhub.core.errors import SessionNotFound
 from sessionhub.core.paging import Action, Fields, GuestSession, Page, Station, StationEvent, Written
+from sessionhub.service.fairness import WriteGate
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
 
 _MAX_CACHED = 100_000
@@ -34,9 +38,12 @@ class Sessions:
 class PagingService:
     def __init__(
         self, store: Store, live: Publisher, clock: Clock, ids: Ids, utc_offset_ms: Callable[[int], int],
+        gate: WriteGate | None = None,
     ) -> None:
-        """``utc_offset_ms(now_ms)``: the host's local offset, where a new station's clock starts."""
+        """``utc_offset_ms(now_ms)``: the host's local offset, where a new station's clock starts.
+        ``gate``: bounds each station's writes ahead of the store's writer (``service.fairness``)."""
         self._store, self._live, self._clock, self._ids = store, live, clock, ids
+        self._gate = gate if gate is not None else WriteGate()
         self._utc_offset_ms = utc_offset_ms
         self._stations: dict[int, Station] = {}
         self._parts: dict[tuple[int, int], bytes] = {}
@@ -65,7 +72,7 @@ class PagingService:
     async def open_station(self, account: str) -> int:
         """The id of ``account`` (created if new), making sure it has a station; for the runtime."""
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._store.unit_of_work() as uow:  # at start-up: not gated
             account_id = await uow.accounts.ensure_account(account, False, now)
             if await uow.paging.station(account_id) is None:
                 seq = await uow.accounts.append_change(account_id, paging_station_topic(account_id), now)
@@ -157,7 +164,7 @@ class PagingService:
         """Create a session on ``number`` or, when one is active there, update it (then apply ``action``)."""
         paging.check_number(number)
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._gate.slot(account_id), self._store.unit_of_work() as uow:
             station = await self._load_station(uow, account_id)
             existing = await uow.paging.active(account_id, number)
             written = paging.open_session(station, existing, number, fields, action, page_mode,
@@ -172,7 +179,7 @@ class PagingService:
         """Change the active session on ``number`` and apply ``action``. Raises SessionNotFound."""
         paging.check_number(number)
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._gate.slot(account_id), self._store.unit_of_work() as uow:
             station = await self._load_station(uow, account_id)
             session = await uow.paging.active(account_id, number)
             if session is None:
@@ -189,7 +196,7 @@ class PagingService:
     async def remove_all(self, account_id: int) -> list[GuestSession]:
         """Remove every active session; returns them as removed."""
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._gate.slot(account_id), self._store.unit_of_work() as uow:
             station = await self._load_station(uow, account_id)
             removed = []
             for session in await uow.paging.active_all(account_id):
@@ -208,7 +215,7 @@ class PagingService:
 
     async def delete_history(self, account_id: int) -> None:
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._gate.slot(account_id), self._store.unit_of_work() as uow:
             await uow.paging.delete_history(account_id)
             await uow.accounts.append_change(account_id, paging_station_topic(account_id), now)
         await self._live.catch_up()
@@ -235,7 +242,7 @@ class PagingService:
 
     async def _station_write(self, account_id: int, change: Callable[[Station, int], Station], event: bool) -> Station:
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._gate.slot(account_id), self._store.unit_of_work() as uow:
             station = change(await self._load_station(uow, account_id), now)
             seq = await uow.accounts.append_change(account_id, paging_station_topic(account_id), now)
             await uow.paging.save_station(station, seq)
@@ -249,7 +256,7 @@ class PagingService:
     ) -> Page:
         """Page a pager with no session bookkeeping: recorded, and published on the station's topic."""
         now = self._clock.now_ms()
-        async with self._store.unit_of_work() as uow:
+        async with self._gate.slot(account_id), self._store.unit_of_work() as uow:
             station = await self._load_station(uow, account_id)
             page = paging.standalone_page(station, number, page_mode, message, system_id, now)
             await uow.paging.add_page(account_id, page)
