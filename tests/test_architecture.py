@@ -44,6 +44,13 @@ def test_inner_layers_never_import_adapters(layer: str) -> None:
                                         "sessionhub.cli", "starlette", "uvicorn")), f"{path.name} imports {name}"
 
 
+@pytest.mark.parametrize(("adapter", "others"), [("http", ("sessionhub.coap",)), ("coap", ("sessionhub.http",))])
+def test_adapters_never_import_each_other(adapter: str, others: tuple[str, ...]) -> None:
+    for path in (PACKAGE / adapter).rglob("*.py"):
+        for name in imports_of(path):
+            assert not name.startswith(others), f"{adapter}/{path.name} imports {name}"
+
+
 def test_every_error_class_has_an_http_status_and_a_timing_body() -> None:
     for cls in error_classes():
         assert cls in HTTP_STATUS, cls.__name__

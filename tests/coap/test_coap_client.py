@@ -55,7 +55,7 @@ async def test_every_endpoint_through_coap_client(coap: Coap) -> None:
     out, _ = await req(coap, "get", "/v1/sessions")
     assert json.loads(out)["statistics"]["guestsServed"] == 1
     out, err = await req(coap, "delete", "/v1/sessions?number=23")
-    assert out == "" and "4." not in err
+    assert json.loads(out)["sessions"][0]["state"] == "cleared" and "4." not in err
     out, err = await req(coap, "delete", "/v1/sessions")
     assert "4." not in err
     out, _ = await req(coap, "get", "/v1/sessions/history")
@@ -74,6 +74,11 @@ async def test_every_endpoint_through_coap_client(coap: Coap) -> None:
     assert json.loads(out)["settings"]["systemId"] == 7
     out, _ = await req(coap, "get", "/v1/settings")
     assert json.loads(out)["settings"]["systemId"] == 7
+
+
+async def test_pretty_printed_bodies_through_coap_client(coap: Coap) -> None:
+    out, err = await req(coap, "post", "/v1/sessions", '{\n  "number": 31,\n  "label": "Ann",\n  "x": 1\n}')
+    assert json.loads(out)["sessions"][0]["label"] == "Ann", err
 
 
 async def test_errors_through_coap_client(coap: Coap) -> None:

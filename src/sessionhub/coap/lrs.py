@@ -9,14 +9,15 @@ Fields a session does not have yet (``notified``, ``cleared``) are left out, as 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from sessionhub.core import errors as E
-from sessionhub.core.errors import InvalidInput
 from sessionhub.core.paging import KEEP, Fields, GuestSession, Keep, Station, Statistics, local_iso
+from sessionhub.core.paging_wire import session_dict
+from sessionhub.service import decoding
 
 DEVICE_NAME = "T7470"
 FIRMWARE_VERSION = "8.4.100.43"
@@ -33,7 +34,7 @@ _TAIL = f'"deviceName":"{DEVICE_NAME}","firmwareVersion":"{FIRMWARE_VERSION}"'.e
 # requests --------------------------------------------------------------------------------------
 
 
-class SessionIn(msgspec.Struct, forbid_unknown_fields=True):
+class SessionIn(msgspec.Struct):
     """``POST /v1/sessions`` (``number`` required there) and ``PUT /v1/sessions?number=``."""
 
     number: int | UnsetType = UNSET
@@ -47,14 +48,14 @@ class SessionIn(msgspec.Struct, forbid_unknown_fields=True):
         return Fields(_keep(self.goal), _keep(self.label), _keep(self.partySize))
 
 
-class PageIn(msgspec.Struct, forbid_unknown_fields=True):
+class PageIn(msgspec.Struct):
     number: int
     pageMode: str | None = None
     message: str | None = None
     systemId: int | None = None
 
 
-class SettingsIn(msgspec.Struct, forbid_unknown_fields=True):
+class SettingsIn(msgspec.Struct):
     datetime: str | None = None
     systemId: int | None = None
     defaultTargetGoal: int | None = None
@@ -65,30 +66,18 @@ def _keep(value: T | UnsetType) -> T | Keep:
     return KEEP if isinstance(value, UnsetType) else value
 
 
-_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
-
-
 def decode(payload: bytes, into: type[T]) -> T:
-    """A request body into ``into``. An empty body is ``{}``.
+    """A request body into ``into``. An empty body is ``{}``. Lenient in what it accepts: whitespace
+    and newlines anywhere JSON allows them (pretty-printed bodies), and unknown fields (ignored).
 
     Raises:
-        InvalidInput: pretty-printed (tabs or newlines: the device wants compact JSON), malformed,
-            or not matching ``into`` (the message names the field).
+        InvalidInput: malformed, or not matching ``into`` (``service.decoding``: the message and
+            ``field`` name the failing field).
         PayloadTooLarge: over MAX_BODY bytes.
     """
     if len(payload) > MAX_BODY:
         raise E.PayloadTooLarge(f"request body is over {MAX_BODY} bytes")
-    if b"\n" in payload or b"\r" in payload or b"\t" in payload:
-        raise InvalidInput("send compact JSON, without tabs or newlines")
-    decoder = _decoders.get(into)
-    if decoder is None:
-        decoder = _decoders[into] = msgspec.json.Decoder(into)
-    try:
-        return decoder.decode(payload or b"{}")  # type: ignore[no-any-return]
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
-    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec reports bad UTF-8 in a string as the latter
-        raise InvalidInput("malformed JSON") from None
+    return decoding.decode(payload or b"{}", into)
 
 
 # responses -------------------------------------------------------------------------------------
@@ -101,24 +90,6 @@ def head(types: bytes, station: Station, local_ms: int) -> bytes:
     """
     return (b'{"responseTypes":' + types + b',"globalSessionSequence":' + str(station.global_seq).encode()
             + b',"timestamp":"' + local_iso(local_ms).encode() + b'",' + _TAIL)
-
-
-def session_dict(s: GuestSession, history: bool = False) -> dict[str, Any]:
-    """A session object; history entries carry ``clearType`` instead of ``sessionSequence``."""
-    created = local_iso(s.created_ms)
-    out: dict[str, Any] = {"id": s.id}
-    if not history:
-        out["sessionSequence"] = s.session_seq
-    out |= {"uuid": s.uuid, "number": s.number, "partySize": s.party_size, "goalInSeconds": s.goal_s,
-            "created": created, "started": created}
-    if s.notified_ms is not None:
-        out["notified"] = local_iso(s.notified_ms)
-    if s.cleared_ms is not None:
-        out["cleared"] = local_iso(s.cleared_ms)
-    out |= {"label": s.label, "state": s.state.value}
-    if history and s.clear_type is not None:
-        out["clearType"] = s.clear_type.value
-    return out
 
 
 def session_json(s: GuestSession) -> bytes:

@@ -33,6 +33,8 @@ Proxy-Scheme, and every unregistered odd number. Uri-Host and Uri-Port name this
 Accept is taken (every answer is JSON, the only format the dialect has)."""
 
 _SETTINGS, _STATS, _PING, _HISTORY = b'["settings"]', b'["statistics"]', b'["ping"]', b'["session_history"]'
+_NONE = b"[]"
+"""``POST /v1/page`` answers the envelope alone: no section."""
 
 
 class Request:
@@ -201,13 +203,18 @@ class PagingSite:
         return self._written(written, N.CHANGED)
 
     async def delete_sessions(self, request: Request) -> Response:
-        """``?number=``: remove that session; without it: remove every active session."""
+        """``?number=``: remove that session; without it: remove every active session. Either way the
+        answer is the removed sessions (as removed) with the statistics: the vendor's example code
+        parses a payload before it checks the code, so every answer carries one."""
         text = request.query.get("number")
-        if text is None:
-            await self._paging.remove_all(self._account)
-        else:
-            await self._paging.remove_session(self._account, _number(text))
-        return Response(N.DELETED)
+        if text is not None:
+            return self._written(await self._paging.remove_session(self._account, _number(text)), N.DELETED)
+        removed = await self._paging.remove_all(self._account)
+        station = await self._station_now()
+        local = self._local(station)
+        stats = lrs.statistics_json(paging.statistics(station, local))
+        return Response(N.DELETED, lrs.sessions_body(self._head(lrs.SESSIONS_STATS, station, local),
+                                                     lrs.sessions_json(removed), stats))
 
     # history, statistics -----------------------------------------------------------------------
 
@@ -218,8 +225,10 @@ class PagingSite:
             self._head(_HISTORY, found.station, self._local(found.station)), found.sessions))
 
     async def delete_history(self, request: Request) -> Response:
+        """2.02 with the (now empty) history, so a client that parses every answer finds JSON."""
         await self._paging.delete_history(self._account)
-        return Response(N.DELETED)
+        station = await self._station_now()
+        return Response(N.DELETED, lrs.history_body(self._head(_HISTORY, station, self._local(station)), []))
 
     async def get_statistics(self, request: Request) -> Response:
         station = await self._station_now()
@@ -228,15 +237,19 @@ class PagingSite:
         return Response(N.CONTENT, lrs.section_body(self._head(_STATS, station, local), b"statistics", stats))
 
     async def delete_statistics(self, request: Request) -> Response:
-        await self._paging.reset_statistics(self._account)
-        return Response(N.DELETED)
+        """2.02 with the statistics as they are after the reset."""
+        station = await self._paging.reset_statistics(self._account)
+        local = self._local(station)
+        stats = lrs.statistics_json(paging.statistics(station, local))
+        return Response(N.DELETED, lrs.section_body(self._head(_STATS, station, local), b"statistics", stats))
 
     # page, settings ---------------------------------------------------------------------------
 
     async def post_page(self, request: Request) -> Response:
         body = lrs.decode(request.message.payload, lrs.PageIn)
         await self._paging.page(self._account, body.number, body.pageMode, body.message, body.systemId)
-        return Response(N.CHANGED)
+        station = await self._station_now()
+        return Response(N.CHANGED, self._head(_NONE, station, self._local(station)) + b"}")  # the bare envelope
 
     async def get_settings(self, request: Request) -> Response:
         return self._settings(N.CONTENT, await self._station_now())

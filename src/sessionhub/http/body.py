@@ -1,4 +1,5 @@
-"""Reading request input: bodies under a size limit, JSON into typed structs, query parameters.
+"""Reading request input: bodies under a size limit, JSON into typed structs (``decode``, shared
+with the CoAP adapter from ``service.decoding``), query parameters.
 
 Everything here raises the core's ``InvalidInput`` (naming the field) or ``PayloadTooLarge``;
 the dialect's error boundary renders them.
@@ -7,21 +8,17 @@ the dialect's error boundary renders them.
 from __future__ import annotations
 
 import re
-from typing import TypeVar
 
-import msgspec
 from starlette.requests import Request
 
 from sessionhub.core.clock import parse_iso
 from sessionhub.core.errors import InvalidInput, PayloadTooLarge
+from sessionhub.service.decoding import decode
+
+__all__ = ["MAX_BODY", "decode", "query_int", "query_time", "read_body"]
 
 MAX_BODY = 16 * 1024 * 1024
 """Bodies above 16 MiB are refused with 413 before they are read whole."""
-
-T = TypeVar("T")
-_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
-_decoders: dict[type, msgspec.json.Decoder[object]] = {}
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -36,32 +33,6 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
             raise PayloadTooLarge(f"request body is over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def decode(data: bytes, into: type[T]) -> T:
-    """Decode JSON ``data`` into ``into``; a malformed or invalid document is an InvalidInput."""
-    decoder = _decoders.get(into)
-    if decoder is None:
-        decoder = _decoders[into] = msgspec.json.Decoder(into)
-    try:
-        return decoder.decode(data)  # type: ignore[return-value]
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(*_describe(str(exc))) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from None
-    except UnicodeDecodeError:  # msgspec raises it, not DecodeError, for bad UTF-8 inside a string
-        raise InvalidInput("malformed JSON: a string is not valid UTF-8") from None
-
-
-def _describe(message: str) -> tuple[str, str | None]:
-    """(message, field path) from a msgspec validation message."""
-    at = _AT.search(message)
-    path = at.group("path").lstrip(".") if at else ""
-    text = message[: at.start()] if at else message
-    named = _FIELD.search(text)
-    if named and ("missing required" in text or "unknown field" in text):
-        path = f"{path}.{named.group('name')}" if path else named.group("name")
-    return f"{text}{f' at {path}' if path else ''}", path or None
 
 
 def query_int(request: Request, name: str, low: int = 0, high: int = 2**53) -> int | None:

@@ -6,7 +6,7 @@ key of the account whose station it shows, in the ``api_key``/``x-api-key`` head
 browser's EventSource (which cannot set headers), the ``access_key`` or ``api_key`` query parameter.
 
 Document: ``event: sessions``, the station's active sessions as the LRS API renders them
-(``coap.lrs.session_dict``); then one ``event: session`` per change of a session, with the session
+(``core.paging_wire.session_dict``); then one ``event: session`` per change of a session, with the session
 after the change (a cleared one carries ``state: "cleared"`` and its ``clearType``, and leaves the
 list in patch mode). Changes replay from the station's per-change snapshots (``paging_events``); the
 station keeps those for its last 10,000 changes, so a client away for longer gets ``event: sessions``
@@ -20,10 +20,10 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from sessionhub.coap.lrs import session_dict
 from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.changes import Change, paging_prefix
 from sessionhub.core.paging import GuestSession
+from sessionhub.core.paging_wire import session_dict
 from sessionhub.http.sse import EventStream, Step
 from sessionhub.http.streams import Streams, options
 from sessionhub.service.access import AccessService

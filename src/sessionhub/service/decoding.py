@@ -1,0 +1,46 @@
+"""JSON request bodies into typed structs, for every adapter: one decoder per type, and errors
+that name the failing field.
+
+Every failure is the core's ``InvalidInput`` with a message an API client can act on and, where
+msgspec names one, the field's path (``passings_list[3].timestamp``) as ``InvalidInput.field``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+
+from sessionhub.core.errors import InvalidInput
+
+T = TypeVar("T")
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
+_decoders: dict[type, msgspec.json.Decoder[object]] = {}
+
+
+def decode(data: bytes, into: type[T]) -> T:
+    """Decode JSON ``data`` into ``into``; a malformed or invalid document is an InvalidInput."""
+    decoder = _decoders.get(into)
+    if decoder is None:
+        decoder = _decoders[into] = msgspec.json.Decoder(into)
+    try:
+        return decoder.decode(data)  # type: ignore[return-value]
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(*describe(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"malformed JSON: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it, not DecodeError, for bad UTF-8 inside a string
+        raise InvalidInput("malformed JSON: a string is not valid UTF-8") from None
+
+
+def describe(message: str) -> tuple[str, str | None]:
+    """(message, field path) from a msgspec validation message."""
+    at = _AT.search(message)
+    path = at.group("path").lstrip(".") if at else ""
+    text = message[: at.start()] if at else message
+    named = _FIELD.search(text)
+    if named and ("missing required" in text or "unknown field" in text):
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    return f"{text}{f' at {path}' if path else ''}", path or None
