@@ -14,6 +14,7 @@ change request to each observer receiving its notification is measured. Target: 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -63,12 +64,19 @@ def _request(code: int, mid: int, token: bytes, path: Sequence[str], query: Sequ
             + (b"\xff" + payload if payload else b""))
 
 
-def _call(port: int, code: int, path: Sequence[str], payload: bytes = b"", timeout: float = 5.0) -> int:
-    """One CON request; returns the response code byte."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def _call(port: int, code: int, path: Sequence[str], payload: bytes = b"", timeout: float = 5.0,
+          sock: socket.socket | None = None) -> int:
+    """One CON request (answering the server's address probe); returns the response code byte."""
+    with contextlib.nullcontext(sock) if sock is not None else socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        assert s is not None
         s.settimeout(timeout)
         s.sendto(_request(code, random.randrange(65536), b"\x01", path, payload=payload), ("127.0.0.1", port))
-        return s.recv(65536)[1]
+        while True:
+            data = s.recv(65536)
+            if len(data) == 4 and data[0] >> 4 & 3 == 0 and data[1] == 0:  # the probe: RST it
+                s.sendto(bytes((0x70, 0)) + data[2:4], ("127.0.0.1", port))
+                continue
+            return data[1]
 
 
 def _wait_udp(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -137,3 +137,19 @@ async def test_silent_observers_cost_one_datagram_each_then_are_dropped(coap: Co
             s.close()
     assert first == [1] * 8 and second == [0] * 8  # one datagram each, no retransmissions, then dropped
     assert len(endpoint.observations) == 0 and endpoint.observations.dropped == 8
+
+
+async def test_a_write_from_an_unverified_source_is_not_done(coap: Coap) -> None:
+    victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    victim.setblocking(False)
+    try:
+        data = encode(Message(N.CON, N.POST, 5, b"w", [(N.URI_PATH, b"v1"), (N.URI_PATH, b"sessions")],
+                              b'{"number":77,"label":"spoofed"}'))
+        victim.sendto(data, ("127.0.0.1", coap.server.port))
+        await asyncio.sleep(1.5)
+        got = [decode(d) for d in _drain(victim)]
+    finally:
+        victim.close()
+    assert [m.code for m in got] == [N.EMPTY, N.UNAUTHORIZED] and got[1].option(N.ECHO) is not None
+    r = await coap.request(aiocoap.GET, "/v1/sessions?number=77")
+    assert r.code == aiocoap.NOT_FOUND  # nothing was written for the spoofed source

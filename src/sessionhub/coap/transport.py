@@ -9,11 +9,13 @@ observers, in seq order.
 
 Amplification (RFC 7252 §11.3): until a client endpoint is verified (``coap.sources``: an Echo
 value it repeated, or its answer to a probe), every datagram it causes is at most
-``sources.FACTOR`` times the request's size. A larger answer is held and the endpoint gets a probe
-(4 bytes); when the probe's answer arrives (one round trip) the held answer goes out as usual
-(piggybacked on the ACK); if none arrives within ``HOLD_TIMEOUT`` (1 s, under the client's first
-retransmission), a 4.01 with an Echo option goes out instead (RFC 9175 §2.4). An Observe registration from an
-unverified endpoint stays pending until it is verified. Verified endpoints get answers at once.
+``sources.FACTOR`` times the request's size, and no write it asks for is done. Either waits for
+the answer to a probe (4 bytes, one round trip): a write is then done, a GET's answer that is
+larger than the bound is then sent (piggybacked on the ACK as usual). Without an answer within
+``HOLD_TIMEOUT`` (1 s, under the client's first retransmission) a 4.01 with an Echo option goes
+out instead (RFC 9175 §2.4), which Echo-aware clients repeat with the Echo. An Observe
+registration from an unverified endpoint stays pending until it is verified. Verified
+endpoints get answers at once.
 
 Error boundary: a core error becomes its code from ``coap.errors`` with the JSON error payload;
 anything else is logged with its traceback and answered 5.00 with a generic message.
@@ -90,9 +92,8 @@ class Allow:
 @dataclass(slots=True)
 class _Held:
     request: Message
-    code: int
-    options: bytes
-    payload: bytes
+    answer: tuple[int, bytes, bytes] | None
+    """(code, encoded options, payload) of an answer waiting to go out; None: a request not done yet."""
 
 
 class CoapEndpoint(asyncio.DatagramProtocol):
@@ -152,8 +153,15 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             echo = message.option(N.ECHO)
             if echo is not None and sources.check_echo(addr, echo, now):
                 self._activate(now)
+            elif message.code != N.GET:  # unsafe: done only once the sender is verified
+                self._hold(message, addr, None)
+                return
             else:
                 size = len(data)
+        self._dispatch(message, addr, size)
+
+    def _dispatch(self, message: Message, addr: Remote, size: int) -> None:
+        """Route the request to its handler; answer now or when its coroutine finishes."""
         try:
             result = self.site.handle(Request(message, addr, not size))
         except Exception as exc:
@@ -208,7 +216,7 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         encoded = _JSON_OPTIONS_BYTES if options is JSON_OPTIONS else encode_options(options)
         data = self.layer.respond(request, addr, response.code, encoded, payload)
         if size and len(data) > FACTOR * size:
-            self._hold(request, addr, response.code, encoded, payload)
+            self._hold(request, addr, (response.code, encoded, payload))
             return
         if size and request.option(N.OBSERVE) is not None:  # a pending registration waits for this proof
             probe = self.sources.probe(addr, self.loop.time())
@@ -218,9 +226,11 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             self._transport.sendto(data, addr)
         self._arm()
 
-    def _hold(self, request: Message, addr: Remote, code: int, options: bytes, payload: bytes) -> None:
-        """An answer too large for an unverified endpoint: probe the endpoint and keep the answer until
-        the probe's answer arrives (``_release``)."""
+    def _hold(self, request: Message, addr: Remote, answer: tuple[int, bytes, bytes] | None) -> None:
+        """Probe an unverified endpoint and keep, until the probe's answer arrives (``_release``),
+        either the (code, encoded options, payload) of an answer too large for it, or (``None``) an
+        unsafe request not done yet: a write is done only for a verified endpoint, so a spoofed one
+        changes nothing, and a 4.01 that makes the client repeat it never follows a write done."""
         now = self.loop.time()
         probe = self.sources.probe(addr, now)
         if probe is not None and self._transport is not None:
@@ -228,7 +238,7 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         held = self._held.setdefault(addr, [])
         if len(held) >= HELD_PER_ENDPOINT or self._held_count >= HELD_MAX:
             return  # bounded: the client asks again
-        held.append(_Held(request, code, options, payload))
+        held.append(_Held(request, answer))
         self._held_count += 1
         self._held_order.append((now + HOLD_TIMEOUT, addr))
         self._arm()
@@ -242,8 +252,11 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             return
         echo = b"" if verified else encode_options([(N.ECHO, self.sources.echo(addr, self.loop.time()))])
         for h in held:
-            if verified:
-                data = self.layer.respond(h.request, addr, h.code, h.options, h.payload)
+            if verified and h.answer is None:
+                self._dispatch(h.request, addr, 0)
+                continue
+            if verified and h.answer is not None:
+                data = self.layer.respond(h.request, addr, *h.answer)
             else:
                 data = self.layer.respond(h.request, addr, N.UNAUTHORIZED, echo, b"")
             self._transport.sendto(data, addr)
