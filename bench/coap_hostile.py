@@ -78,7 +78,7 @@ def amplification(port: int) -> tuple[float, float]:
     return ratios[0], ratios[1]
 
 
-def observers_per_change(port: int, count: int, ack: bool) -> list[int]:
+def observers_per_change(port: int, count: int, ack: bool, first: int) -> list[int]:
     """Datagrams sent to ``count`` observers per change, for 3 changes (silent ones unless ``ack``)."""
     socks = []
     for n in range(count):
@@ -112,7 +112,7 @@ def observers_per_change(port: int, count: int, ack: bool) -> list[int]:
         drain(1.0)  # the registrations' answers
         counts = []
         for n in range(3):
-            _call(port, 2, ["v1", "sessions"], f'{{"number":{300 + n}}}'.encode())
+            _call(port, 2, ["v1", "sessions"], f'{{"number":{first + n}}}'.encode())  # a new session: a change
             counts.append(drain(4.0))  # past the first notification's timeout (3 s)
         return counts
     finally:
@@ -157,8 +157,8 @@ def main(quick: bool = False) -> list[Figure]:
         figures.append(Figure("CoAP bytes out / bytes in toward an unverified (spoofed) source", unverified, "x",
                               "the same requests from a verified source", verified, "<= 3x", unverified <= 3))
         count = 64 if quick else 256
-        silent = observers_per_change(port, count, ack=False)
-        acked = observers_per_change(port, count, ack=True)
+        silent = observers_per_change(port, count, ack=False, first=300)
+        acked = observers_per_change(port, count, ack=True, first=400)
         print(f"{count} silent observers, datagrams per change: {silent}; {count} acknowledging: {acked}")
         figures.append(Figure(f"datagrams per change to {count} silent observers (1st, 2nd, 3rd change)",
                               float(silent[0]), f"datagrams ({silent[1]}, {silent[2]} after)",

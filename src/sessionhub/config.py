@@ -87,6 +87,13 @@ class Settings:
     """Client network allowed to talk CoAP (others are dropped silently)."""
     coap_optional: bool = field(default=False, metadata=_option(cli=False))
     """When ``coap`` cannot be bound, log and serve without CoAP (for the implicit default address)."""
+    coap_rate_per_host: float = 100.0
+    """CoAP requests per second one client host may make, sustained (0: no limit); over it, one 4.29 with
+    Max-Age, then its requests are dropped until it may send again."""
+    coap_burst_per_host: float = 200.0
+    """CoAP requests one client host may make at once above its rate."""
+    coap_max_observers_per_host: int = 16
+    """Observers of /v1/notify one client host may hold (of 4,096 in all)."""
     demo: bool = False
     """Once the server is listening, seed the demo account and print a fresh key with lines that work against
     it (what ``make run`` does; the previous demo key is revoked only then)."""

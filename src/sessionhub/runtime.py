@@ -103,7 +103,9 @@ def build(settings: Settings) -> Runtime:
     coap = None
     if settings.coap is not None:
         host, port = host_port(settings.coap, "coap")
-        coap = CoapServer(paging, host, port, settings.station_account, settings.coap_allow)
+        coap = CoapServer(paging, host, port, settings.station_account, settings.coap_allow,
+                          max_observers_per_host=settings.coap_max_observers_per_host,
+                          rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host)
     access = AccessService(store, hub, clock, ids)
     events = EventsService(store, hub, clock, ids)
     return Runtime(

@@ -19,8 +19,12 @@ endpoints get answers at once.
 
 Error boundary: a core error becomes its code from ``coap.errors`` with the JSON error payload;
 anything else is logged with its traceback and answered 5.00 with a generic message.
-Log policy: datagrams from outside the allow list are dropped at DEBUG; observers dropped for
-not answering at INFO.
+Rate limit: each client host has a token bucket (``rate`` per second, ``burst``); over it, one
+4.29 with Max-Age (RFC 8516; the JSON error payload only to a verified endpoint), then its
+datagrams are dropped unread until Max-Age has passed.
+
+Log policy: datagrams from outside the allow list are dropped at DEBUG; a host over its rate and
+observers dropped for not answering at INFO.
 """
 
 from __future__ import annotations
@@ -45,9 +49,10 @@ from sessionhub.coap.messages import Fate, MessageLayer, Remote
 from sessionhub.coap.observe import Observations
 from sessionhub.coap.site import JSON_OPTIONS, PagingSite, Request, Response
 from sessionhub.coap.sources import FACTOR, Sources
-from sessionhub.coap.wire import Message, encode_options, uint
+from sessionhub.coap.wire import MalformedMessage, Message, decode, encode_options, uint
 from sessionhub.core.changes import Change
 from sessionhub.core.errors import SessionhubError, StoreUnavailable
+from sessionhub.core.rates import TokenBuckets
 from sessionhub.service.paging import PagingService
 
 log = logging.getLogger("sessionhub.coap")
@@ -99,9 +104,13 @@ class _Held:
 class CoapEndpoint(asyncio.DatagramProtocol):
     def __init__(
         self, service: PagingService, account_id: int, allow: Allow, *, ping_interval: float = 30.0,
-        max_observers: int = 4096, max_observers_per_host: int = 16,
+        max_observers: int = 4096, max_observers_per_host: int = 16, rate: float = 0.0, burst: float = 1.0,
     ) -> None:
+        """``rate``/``burst``: requests per second per client host (token buckets; 0: no limit)."""
         self.loop = asyncio.get_running_loop()
+        self._rates = TokenBuckets(rate, burst) if rate > 0 else None
+        self._told: dict[object, float] = {}
+        """Hosts told 4.29 and until when: the rest of their requests in that window are dropped."""
         self.layer = MessageLayer(random.random, random.randrange(1 << 16))
         self.observations = Observations(self.layer, self._ping_body, ping_interval=ping_interval,
                                          max_observers=max_observers, max_per_host=max_observers_per_host)
@@ -137,6 +146,11 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             log.debug("dropped a datagram from %s (not in --coap-allow)", addr[0])
             return
         layer, sources, now = self.layer, self.sources, self.loop.time()
+        if self._rates is not None and not (len(data) == 4 and data[0] & 0x20):  # empty ACK/RST: not counted
+            wait = self._rates.take(addr[0], now)
+            if wait:
+                self._too_many(data, addr, wait, now)
+                return
         if len(data) == 4 and data[1] == 0 and data[0] & 0x20 and sources.probing(addr):  # empty ACK/RST
             mid = data[2] << 8 | data[3]
             if not layer.is_pending(addr, mid):
@@ -175,6 +189,29 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             task = self.loop.create_task(self._finish(message, addr, result, size))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _too_many(self, data: bytes, addr: Remote, wait: int, now: float) -> None:
+        """Over its host's rate: one 4.29 Too Many Requests with Max-Age (RFC 8516) per window, the
+        rest dropped unread, so a flood costs a lookup per datagram and its answers stop."""
+        host = addr[0]
+        if self._told.get(host, 0.0) > now:
+            return
+        if len(self._told) >= 4096:
+            self._told = {h: t for h, t in self._told.items() if t > now}
+            if len(self._told) >= 4096:
+                return  # too many flooding hosts to tell each: silence
+        self._told[host] = now + wait
+        try:
+            m = decode(data)
+        except MalformedMessage:
+            return
+        if m.code >> 5 != 0 or m.code == N.EMPTY or m.mtype > N.NON or self._transport is None:
+            return
+        options = encode_options([(N.MAX_AGE, uint(wait)), *(JSON_OPTIONS if self.sources.is_verified(addr, now)
+                                                             else [])])
+        payload = lrs.error_json("rate_limited", f"too many requests; retry in {wait} s") if len(options) > 2 else b""
+        self._transport.sendto(self.layer.respond(m, addr, N.TOO_MANY_REQUESTS, options, payload), addr)
+        log.info("CoAP client %s is over its rate; dropping its requests for %d s", host, wait)
 
     async def _finish(self, message: Message, addr: Remote, pending: Awaitable[Response], size: int) -> None:
         try:
@@ -343,8 +380,10 @@ class CoapServer:
     def __init__(
         self, service: PagingService, host: str, port: int, account: str, allow: Iterable[str] = (), *,
         ping_interval: float = 30.0, max_observers: int = 4096, max_observers_per_host: int = 16,
+        rate: float = 0.0, burst: float = 1.0,
     ) -> None:
         self.service, self.host, self.port, self.account = service, host, port, account
+        self.rate, self.burst = rate, burst
         self.allow = Allow(tuple(allow) or LOOPBACK)
         self.ping_interval, self.max_observers = ping_interval, max_observers
         self.max_observers_per_host = max_observers_per_host
@@ -357,7 +396,8 @@ class CoapServer:
         loop = asyncio.get_running_loop()
         endpoint = CoapEndpoint(self.service, self.account_id, self.allow, ping_interval=self.ping_interval,
                                 max_observers=self.max_observers,
-                                max_observers_per_host=self.max_observers_per_host)
+                                max_observers_per_host=self.max_observers_per_host, rate=self.rate,
+                                burst=self.burst)
         try:
             transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(self.host, self.port))
         except BaseException:
