@@ -206,7 +206,10 @@ def main(quick: bool = False, seconds: float | None = None) -> list[Figure]:
     ref_port, port, http_port = _free_udp_port(), _free_udp_port(), free_port()
     figures: list[Figure] = []
     serve = pin(0, [PY, "-m", "sessionhub", "serve", "--db", db, "--http", f"127.0.0.1:{http_port}",
-                    "--coap", f"127.0.0.1:{port}"])
+                    "--coap", f"127.0.0.1:{port}",
+                    # every load client here is one host (loopback): lift the per-host rate limit and
+                    # observer cap, which a single real client host never approaches
+                    "--coap-rate-per-host", "0", "--coap-max-observers-per-host", "4096"])
     reference = pin(0, [PY, "-m", "bench.aiocoap_ref", str(ref_port)])
     ours, ref = [], []
     for _ in range(rounds):  # interleaved, so drift on a shared machine hits both alike

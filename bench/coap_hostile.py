@@ -146,7 +146,7 @@ def main(quick: bool = False) -> list[Figure]:
     port, http_port = _free_udp_port(), free_port()
     base = f"http://127.0.0.1:{http_port}"
     serve = pin(0, [PY, "-m", "sessionhub", "serve", "--db", db, "--http", f"127.0.0.1:{http_port}",
-                    "--coap", f"127.0.0.1:{port}"])
+                    "--coap", f"127.0.0.1:{port}"])  # the defaults: rate limit and observer cap on
     figures: list[Figure] = []
     with _server(serve, port, tmp / "server.log"):
         _wait_http(http_port)

@@ -30,7 +30,8 @@ def test_loads_a_served_coap_endpoint(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     port = free_port(socket.SOCK_DGRAM)
     subprocess.run([sys.executable, "-m", "sessionhub", "migrate", "--db", db], check=True, capture_output=True)
-    server = start_server(db, tmp_path / "server.log", "--coap", f"127.0.0.1:{port}")
+    server = start_server(db, tmp_path / "server.log", "--coap", f"127.0.0.1:{port}",
+                          "--coap-rate-per-host", "0")  # a load generator is one host far over any per-host rate
     try:
         out = subprocess.run([sys.executable, "-m", "bench.coapload", "127.0.0.1", str(port), "v1/sessions",
                               "--ports", "2", "--window", "2", "--seconds", "1", "--json"],
