@@ -46,7 +46,7 @@ def test_the_environment_sets_every_flag_and_a_flag_wins() -> None:
                             "SESSIONHUB_COAP": "127.0.0.1:7", "SESSIONHUB_STATION_ACCOUNT": "bistro",
                             "SESSIONHUB_COAP_ALLOW": "10.0.0.0/8, 192.168.1.0/24", "SESSIONHUB_JWT_SECRET": "s3"})
     assert (s.http, s.db, s.coap, s.station_account, s.coap_allow, s.jwt_secret, s.coap_optional) == (
-        "127.0.0.1:9", "sqlite:////tmp/x.db", "127.0.0.1:7", "bistro", ("10.0.0.0/8", "192.168.1.0/24"), "s3", False)
+        "127.0.0.1:9", "sqlite:////tmp/x.db", ("127.0.0.1:7",), "bistro", ("10.0.0.0/8", "192.168.1.0/24"), "s3", False)
     s = serve_settings("--http", "127.0.0.1:10", "--coap-allow", "10.1.0.0/16", "--coap-allow", "::1/128",
                        env={"SESSIONHUB_HTTP": "127.0.0.1:9", "SESSIONHUB_COAP_ALLOW": "10.0.0.0/8"})
     assert s.http == "127.0.0.1:10" and s.coap_allow == ("10.1.0.0/16", "::1/128")
@@ -54,9 +54,9 @@ def test_the_environment_sets_every_flag_and_a_flag_wins() -> None:
 
 def test_existing_flags_keep_their_meaning() -> None:
     s = serve_settings("--db", "sqlite:///a.db", "--http", "0.0.0.0:80", "--coap", "off", "--station-account", "x")
-    assert (s.db, s.http, s.coap, s.station_account) == ("sqlite:///a.db", "0.0.0.0:80", None, "x")
+    assert (s.db, s.http, s.coap, s.station_account) == ("sqlite:///a.db", "0.0.0.0:80", (), "x")
     s = serve_settings()
-    assert (s.coap, s.coap_optional, s.http) == (config.DEFAULT_COAP, True, config.DEFAULT_HTTP)
+    assert (s.coap, s.coap_optional, s.http) == ((config.DEFAULT_COAP,), True, config.DEFAULT_HTTP)
     with pytest.raises(ValueError, match="--coap-allow must be a CIDR"):
         serve_settings("--coap-allow", "nonsense")
     with pytest.raises(ValueError, match="--http must be HOST:PORT"):
@@ -100,3 +100,16 @@ def test_the_default_database_does_not_depend_on_the_working_directory(tmp_path:
                              check=True, capture_output=True, text=True, timeout=60).stdout
     assert len(listing.splitlines()) == 2  # both runs wrote the one database
     assert (tmp_path / "data" / "sessionhub" / "sessionhub.db").exists()
+
+
+def test_several_coap_stations() -> None:
+    s = serve_settings("--coap", "127.0.0.1:7001=north", "--coap", "[::1]:7002=south", "--coap", "127.0.0.1:7003")
+    assert s.coap == ("127.0.0.1:7001=north", "[::1]:7002=south", "127.0.0.1:7003") and not s.coap_optional
+    assert [config.coap_station(t, s.station_account) for t in s.coap] == [
+        ("127.0.0.1", 7001, "north"), ("::1", 7002, "south"), ("127.0.0.1", 7003, config.DEMO_ACCOUNT)]
+    with pytest.raises(ValueError, match="not supported yet"):
+        serve_settings("--coap", "127.0.0.1:7001=north/bar")
+    with pytest.raises(ValueError, match="given twice"):
+        serve_settings("--coap", "127.0.0.1:7001=a", "--coap", "127.0.0.1:7001=b")
+    with pytest.raises(ValueError, match="--coap must be HOST:PORT"):
+        serve_settings("--coap", "nowhere=a")

@@ -69,8 +69,8 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
     import dataclasses
 
     settings = _settings(args)
-    coap = settings.coap or config.DEFAULT_COAP
-    settings = dataclasses.replace(settings, coap=None if coap == "off" else coap, coap_optional=settings.coap is None)
+    coap = settings.coap or (config.DEFAULT_COAP,)
+    settings = dataclasses.replace(settings, coap=() if coap == ("off",) else coap, coap_optional=not settings.coap)
     settings.check()
     return settings
 
@@ -256,7 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     host, port = host_port(settings.http, "http")
-    coap = settings.coap or config.DEFAULT_COAP
+    coap = (settings.coap or (config.DEFAULT_COAP,))[0].partition("=")[0]
     print(_with_runtime(settings, lambda rt: seed(rt, f"http://{host}:{port}", None if coap == "off" else coap)))
     return 0
 

@@ -78,9 +78,11 @@ class Settings:
     ``postgresql://USER@HOST:PORT/DB``; the default is under ``$XDG_DATA_HOME`` (else ``~/.local/share``)."""
     http: str = field(default=DEFAULT_HTTP, metadata=_option(metavar="HOST:PORT"))
     """HOST:PORT the HTTP dialects listen on."""
-    coap: str | None = field(default=None, metadata=_option(
-        metavar="HOST:PORT|off", default_help=f"{DEFAULT_COAP}, skipped with a warning if taken"))
-    """HOST:PORT of the CoAP paging dialect, or ``off``; a non-loopback address must be given explicitly."""
+    coap: tuple[str, ...] = field(default=(), metadata=_option(
+        metavar="HOST:PORT[=ACCOUNT]|off", default_help=f"{DEFAULT_COAP}, skipped with a warning if taken"))
+    """Where the CoAP paging dialect listens, or ``off``; repeatable: each address serves the station of its
+    ``=ACCOUNT`` (default: --station-account) with its own numbering, history, statistics and settings.
+    A non-loopback address must be given explicitly."""
     station_account: str = field(default=DEMO_ACCOUNT, metadata=_option(metavar="NAME"))
     """The account whose paging station the CoAP endpoint serves."""
     coap_allow: tuple[str, ...] = field(default=(), metadata=_option(metavar="CIDR", default_help="loopback only"))
@@ -116,13 +118,27 @@ class Settings:
     def check(self) -> None:
         """Refuse values ``serve`` must not start with; ValueError names the flag."""
         host_port(self.http, "http")
-        if self.coap is not None:
-            host_port(self.coap, "coap")
+        stations = [coap_station(text, self.station_account) for text in self.coap]
+        if len({(host, port) for host, port, _ in stations if port}) < len([p for _, p, _ in stations if p]):
+            raise ValueError("--coap: an address is given twice")
         for cidr in self.coap_allow:
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
+
+
+def coap_station(text: str, default_account: str) -> tuple[str, int, str]:
+    """``HOST:PORT[=ACCOUNT]`` -> (host, port, account). Raises ValueError naming ``--coap``."""
+    address, sep, account = text.partition("=")
+    host, port = host_port(address, "coap")
+    if sep and not account.strip():
+        raise ValueError(f"--coap {text!r}: the account after '=' is empty")
+    if "/" in account:
+        # one station per account today; a station name needs its own column (after the store switch)
+        raise ValueError(f"--coap {text!r}: several stations in one account (ACCOUNT/STATION) are not supported "
+                         "yet; give each station an account of its own (ADDR=ACCOUNT)")
+    return host, port, account.strip() if sep else default_account
 
 
 def host_port(text: str, name: str) -> tuple[str, int]:

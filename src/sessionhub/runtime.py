@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from sessionhub.coap.transport import CoapServer
-from sessionhub.config import Settings, host_port
+from sessionhub.config import Settings, coap_station
 from sessionhub.live import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.events import EventsService
@@ -54,8 +54,14 @@ class Runtime:
     parking: ParkingService
     paging: PagingService
     events: EventsService
-    coap: CoapServer | None = None
+    coap_servers: list[CoapServer] = field(default_factory=list)
+    """One CoAP endpoint per ``--coap`` address, each serving its own station."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def coap(self) -> CoapServer | None:
+        """The first CoAP endpoint (the only one unless ``--coap`` was given several times)."""
+        return self.coap_servers[0] if self.coap_servers else None
 
     async def start(self, *, migrate: bool = True) -> None:
         """Open the store (bringing an embedded SQLite schema up to date; a PostgreSQL schema is only
@@ -67,8 +73,8 @@ class Runtime:
         self.hub.watch(self.parking.on_change)
         self.hub.watch(self.events.on_change)
         self.hub.watch(self.paging.on_change)
-        if self.coap is not None:
-            await self._start_coap(self.coap)
+        for coap in list(self.coap_servers):
+            await self._start_coap(coap)
         self._tasks.append(asyncio.create_task(self.store.follow(self.hub.catch_up), name="change-feed"))
 
     async def _start_coap(self, coap: CoapServer) -> None:
@@ -78,14 +84,14 @@ class Runtime:
             if not self.settings.coap_optional:
                 raise
             log.warning("CoAP not served: cannot bind %s:%d (%s); pass --coap HOST:PORT", coap.host, coap.port, exc)
-            self.coap = None
+            self.coap_servers.remove(coap)
             return
         self.hub.watch(coap.on_change)
 
     async def stop(self) -> None:
         self.hub.close_all()  # end streams and long-polls first
-        if self.coap is not None:
-            await self.coap.stop()
+        for coap in self.coap_servers:
+            await coap.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,12 +106,10 @@ def build(settings: Settings) -> Runtime:
     hub = ChangeHub(store)
     clock, ids = SystemClock(), SecretIds()
     paging = PagingService(store, hub, clock, ids, local_utc_offset_ms)
-    coap = None
-    if settings.coap is not None:
-        host, port = host_port(settings.coap, "coap")
-        coap = CoapServer(paging, host, port, settings.station_account, settings.coap_allow,
-                          max_observers_per_host=settings.coap_max_observers_per_host,
-                          rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host)
+    coap = [CoapServer(paging, host, port, account, settings.coap_allow,
+                       max_observers_per_host=settings.coap_max_observers_per_host,
+                       rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host)
+            for host, port, account in (coap_station(text, settings.station_account) for text in settings.coap)]
     access = AccessService(store, hub, clock, ids)
     events = EventsService(store, hub, clock, ids)
     return Runtime(
@@ -114,5 +118,5 @@ def build(settings: Settings) -> Runtime:
         timing=TimingService(store, hub, clock, ids, events),
         events=events,
         parking=ParkingService(store, hub, clock, ids, settings.jwt_secret, access.authenticate),
-        paging=paging, coap=coap,
+        paging=paging, coap_servers=coap,
     )

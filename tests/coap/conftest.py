@@ -38,7 +38,7 @@ class Coap:
 @pytest.fixture
 async def coap(db_url: str) -> AsyncIterator[Coap]:
     # no rate limit here: fuzz and floods send thousands of datagrams (test_ratelimit covers the limit)
-    rt = build(Settings(db=db_url, coap="127.0.0.1:0", coap_rate_per_host=0))
+    rt = build(Settings(db=db_url, coap=("127.0.0.1:0",), coap_rate_per_host=0))
     await rt.store.apply_migrations()
     await rt.start()
     assert rt.coap is not None
