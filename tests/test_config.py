@@ -107,6 +107,8 @@ def test_several_coap_stations() -> None:
     assert s.coap == ("127.0.0.1:7001=north", "[::1]:7002=south", "127.0.0.1:7003") and not s.coap_optional
     assert [config.coap_station(t, s.station_account) for t in s.coap] == [
         ("127.0.0.1", 7001, "north"), ("::1", 7002, "south"), ("127.0.0.1", 7003, config.DEMO_ACCOUNT)]
+    assert serve_settings("--coap", "off", "--coap", "127.0.0.1:7004").coap == ("127.0.0.1:7004",)
+    assert serve_settings("--coap", "127.0.0.1:7004", "--coap", "off").coap == ()
     with pytest.raises(ValueError, match="not supported yet"):
         serve_settings("--coap", "127.0.0.1:7001=north/bar")
     with pytest.raises(ValueError, match="given twice"):

@@ -70,7 +70,9 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
 
     settings = _settings(args)
     coap = settings.coap or (config.DEFAULT_COAP,)
-    settings = dataclasses.replace(settings, coap=() if coap == ("off",) else coap, coap_optional=not settings.coap)
+    if "off" in coap:  # "off" drops the addresses before it (a later --coap still adds one)
+        coap = coap[len(coap) - coap[::-1].index("off"):]
+    settings = dataclasses.replace(settings, coap=coap, coap_optional=not settings.coap)
     settings.check()
     return settings
 
