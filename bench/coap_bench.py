@@ -130,6 +130,7 @@ class Observers:
         self.socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(sockets)]
         self.per = count // sockets
         self.writer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # makes the changes; answers ignored
+        _call(port, 1, ["v1", "settings"], sock=self.writer)  # verified first: a new endpoint's write waits for that
         for s in self.socks:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
             s.connect(("127.0.0.1", port))
