@@ -316,6 +316,8 @@ class CoapEndpoint(asyncio.DatagramProtocol):
                     self.sources.refresh(remote, now)
                 if not self.observations.on_fate(fate, tag, now):
                     log.debug("fate %s of an unknown message to %s", fate, remote)
+            if self.sources.verified_now:  # an ACK verified an endpoint again: start what waits for it
+                self._activate(now)
         if layer.outbox and self._transport is not None:
             outbox, layer.outbox = layer.outbox, []
             for data, remote in outbox:
