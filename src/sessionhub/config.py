@@ -101,6 +101,12 @@ class Settings:
     it (what ``make run`` does; the previous demo key is revoked only then)."""
     jwt_secret: str | None = field(default=None, metadata=_option(secret=True, default_help="one kept in the database"))
     """HS256 secret for parking user JWTs."""
+    replay_retention: int = field(default=100_000, metadata=_option(metavar="CHANGES"))
+    """Changes a stream can resume across (Last-Event-ID): a cursor older than the log's last
+    this-many changes gets a reset event with the full document instead of a replay."""
+    stream_max_behind: int = field(default=64, metadata=_option(metavar="CHANGES"))
+    """Changes a stream's subscriber may fall behind (a client not reading) before it is coalesced:
+    its pending changes are dropped and its next event is a reset with the latest state."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -126,6 +132,9 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
+        for name in ("replay_retention", "stream_max_behind"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 
 
 def coap_station(text: str, default_account: str) -> tuple[str, int, str]:

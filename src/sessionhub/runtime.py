@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from sessionhub.coap.transport import CoapServer
 from sessionhub.config import Settings, coap_station
 from sessionhub.live import ChangeHub
+from sessionhub.live.revocation import Revocations
 from sessionhub.service.access import AccessService
 from sessionhub.service.events import EventsService
 from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
 from sessionhub.service.ports import ManagedStore
+from sessionhub.service.replay import ReplayService
 from sessionhub.service.timing import TimingService
 from sessionhub.store import open_store
 
@@ -54,6 +56,8 @@ class Runtime:
     parking: ParkingService
     paging: PagingService
     events: EventsService
+    revocations: Revocations
+    replay: ReplayService
     coap_servers: list[CoapServer] = field(default_factory=list)
     """One CoAP endpoint per ``--coap`` address, each serving its own station."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -69,6 +73,7 @@ class Runtime:
         await self.store.start(migrate=migrate)
         await self.hub.start()
         self.hub.watch(self.access.on_change)
+        self.hub.watch(self.revocations.on_change)  # after the key cache is dropped
         self.hub.watch(self.timing.on_change)
         self.hub.watch(self.parking.on_change)
         self.hub.watch(self.events.on_change)
@@ -90,6 +95,7 @@ class Runtime:
 
     async def stop(self) -> None:
         self.hub.close_all()  # end streams and long-polls first
+        await self.revocations.stop()
         for coap in self.coap_servers:
             await coap.stop()
         for task in self._tasks:
@@ -112,11 +118,13 @@ def build(settings: Settings) -> Runtime:
             for host, port, account in (coap_station(text, settings.station_account) for text in settings.coap)]
     access = AccessService(store, hub, clock, ids)
     events = EventsService(store, hub, clock, ids)
+    timing = TimingService(store, hub, clock, ids, events)
     return Runtime(
         settings=settings, store=store, hub=hub,
         access=access,
-        timing=TimingService(store, hub, clock, ids, events),
+        timing=timing,
         events=events,
         parking=ParkingService(store, hub, clock, ids, settings.jwt_secret, access.authenticate),
-        paging=paging, coap_servers=coap,
+        paging=paging, revocations=Revocations(hub, access),
+        replay=ReplayService(store, hub, timing, settings.replay_retention), coap_servers=coap,
     )

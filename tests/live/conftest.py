@@ -4,6 +4,7 @@ can look at the hub), and a small Server-Sent Events reader."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ class Live:
     runtime: Runtime
     base_url: str
     http: httpx.AsyncClient
+    server: uvicorn.Server
 
 
-@pytest.fixture
-async def live(db_url: str) -> AsyncIterator[Live]:
-    runtime = build(Settings(db=db_url))
+@contextlib.asynccontextmanager
+async def serve_live(settings: Settings) -> AsyncIterator[Live]:
+    """A migrated runtime for ``settings`` served by uvicorn on a free port in this process."""
+    runtime = build(settings)
     await runtime.store.apply_migrations()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, lifespan="on",
@@ -41,11 +44,17 @@ async def live(db_url: str) -> AsyncIterator[Live]:
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=20) as http:
         try:
-            yield Live(runtime, base, http)
+            yield Live(runtime, base, http, server)
         finally:
             runtime.hub.close_all()
             server.should_exit = True
             await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+async def live(db_url: str) -> AsyncIterator[Live]:
+    async with serve_live(Settings(db=db_url)) as served:
+        yield served
 
 
 @dataclass

@@ -56,3 +56,17 @@ async def test_a_wait_times_out_without_a_change(runtime: Runtime) -> None:
     sub.close()
     sub.close()  # idempotent
     assert runtime.hub.subscriber_count == 0
+
+
+async def test_close_keys_ends_only_the_subscriptions_of_those_keys(runtime: Runtime) -> None:
+    hub = runtime.hub
+    a1, a2 = hub.subscribe(1, ["parking/session/5"], key_id=7), hub.subscribe(1, ["parking/"], key_id=7)
+    b, anonymous = hub.subscribe(1, ["parking/session/5"], key_id=8), hub.subscribe(1, ["parking/session/5"])
+    assert hub.key_ids == {7, 8}
+    assert hub.close_keys({7, 99}) == 2
+    assert a1.closed and a2.closed and a1.revoked and a2.revoked
+    assert not b.closed and not anonymous.closed and not b.revoked
+    assert hub.key_ids == {8}
+    b.close()
+    assert hub.key_ids == set() and hub.subscriber_count == 1
+    anonymous.close()

@@ -44,7 +44,8 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         finally:
             await runtime.stop()
 
-    streams = Streams(runtime.hub, runtime.store, runtime.timing, runtime.parking)
+    streams = Streams(runtime.hub, runtime.replay, runtime.timing, runtime.parking,
+                      runtime.settings.stream_max_behind)
     paging_stream = PagingStreams(runtime.access, runtime.paging, streams).stream
     timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams)
     parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)

@@ -128,22 +128,25 @@ class Conditional:
                     return not_modified(tag)
                 response.headers["etag"] = tag
                 return response
-            return await _long_poll(hub, request, full, key.account_id, topics, inm, wait)
+            return await _long_poll(hub, request, full, key, topics, inm, wait)
 
         return conditional_get
 
 
 async def _long_poll(
-    hub: ChangeHub, request: Request, handler: Handler, account_id: int, topics: Sequence[str], inm: str,
+    hub: ChangeHub, request: Request, handler: Handler, key: Key, topics: Sequence[str], inm: str,
     wait: int,
 ) -> Response:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    async with watching_disconnect(request.receive, hub.subscribe(account_id, topics)) as sub:
+    account_id = key.account_id
+    async with watching_disconnect(request.receive, hub.subscribe(account_id, topics, key.id)) as sub:
         tag = etag(await hub.version(account_id, topics))  # subscribed first: no change can slip by
         response = await handler(request)
         while matches(inm, tag):
             remaining = deadline - loop.time()
+            if sub.revoked:  # the key was revoked while held: answer as it now answers (401)
+                return await handler(request)
             if remaining <= 0 or sub.closed:
                 return not_modified(tag)
             await sub.wait(remaining)

@@ -90,4 +90,4 @@ class PagingStreams:
         key = authorize(await self.access.authenticate(
             headers.get("api_key") or headers.get("x-api-key") or query.get("access_key") or query.get("api_key")),
             Operation.READ)
-        return self.streams.follow(PagingFeed(self.paging, key), options(request))
+        return self.streams.follow(PagingFeed(self.paging, key), options(request), key)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import jsonpatch
@@ -35,7 +35,7 @@ from sessionhub.core.changes import Change
 from sessionhub.core.errors import SessionhubError
 from sessionhub.http.conditional import watching_disconnect
 from sessionhub.live.hub import ChangeHub, Subscription
-from sessionhub.service.ports import Repos
+from sessionhub.service.replay import Gap, ReplayService
 
 log = logging.getLogger("sessionhub.http")
 
@@ -61,6 +61,8 @@ class Step:
     """The plain-mode event name (None: a default ``message`` event)."""
     gone: bool = False
     """The object was deleted: send ``event: deleted`` and end."""
+    wire: bytes = b""
+    """The plain-mode frame, ``id`` included: encoded once per change, written to every subscriber."""
 
 
 GONE = Step(b"{}", lambda doc: doc, "deleted", gone=True)
@@ -97,6 +99,8 @@ class Memo:
         if key in self._steps:
             return self._steps[key]
         step = await feed.step(change)
+        if step is not None and not step.gone:
+            step = replace(step, wire=frame(step.data, change.seq, step.event))
         if len(self._steps) >= self._size:
             del self._steps[next(iter(self._steps))]
         self._steps[key] = step
@@ -110,29 +114,30 @@ def frame(data: bytes, seq: int | None = None, event: str | None = None) -> byte
     return head + b"data: " + data + b"\n\n"
 
 
-async def stable_snapshot(reads: Repos, feed: Feed) -> tuple[int, list[tuple[str | None, Any]]]:
+async def stable_snapshot(replay: ReplayService, feed: Feed) -> tuple[int, list[tuple[str | None, Any]]]:
     """``feed.snapshot()`` and the seq it reflects: the topic's latest change, read before and after
     (a change committed in between would be both in the document and replayed)."""
-    accounts = reads.accounts
     for _ in range(5):
-        seq = await accounts.last_change_seq(feed.account_id, feed.topic)
+        seq = await replay.version(feed.account_id, feed.topic)
         events = await feed.snapshot()
-        if await accounts.last_change_seq(feed.account_id, feed.topic) == seq:
+        if await replay.version(feed.account_id, feed.topic) == seq:
             return seq, events
     return seq, events  # a very busy topic: an event may repeat, none is lost
 
 
 class EventStream:
-    """The ASGI response of one stream. ``last_id``: resume after that seq; ``patch``: JSON Patch mode."""
+    """The ASGI response of one stream. ``last_id``: resume after that seq; ``patch``: JSON Patch mode;
+    ``key_id``: the key it was authorized with (revoking it ends the stream); ``max_behind``: changes
+    the subscriber may fall behind before it is coalesced (a ``reset`` to the latest state)."""
 
-    def __init__(self, hub: ChangeHub, reads: Repos, memo: Memo, feed: Feed, last_id: int | None,
-                 patch: bool) -> None:
-        self.hub, self.reads, self.memo, self.feed = hub, reads, memo, feed
-        self.last_id, self.patch = last_id, patch
+    def __init__(self, hub: ChangeHub, replay: ReplayService, memo: Memo, feed: Feed, last_id: int | None,
+                 patch: bool, key_id: int | None = None, max_behind: int = 64) -> None:
+        self.hub, self.replay, self.memo, self.feed = hub, replay, memo, feed
+        self.last_id, self.patch, self.key_id, self.max_behind = last_id, patch, key_id, max_behind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         feed = self.feed
-        sub = self.hub.subscribe(feed.account_id, (feed.topic,))
+        sub = self.hub.subscribe(feed.account_id, (feed.topic,), self.key_id, self.max_behind)
         async with watching_disconnect(receive, sub):
             await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
             try:
@@ -144,33 +149,50 @@ class EventStream:
     async def _write(self, send: Send, chunk: bytes) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
+    async def _document(self, send: Send, gap: Gap | None) -> tuple[int, Any]:
+        """Send the current document (the first events, or a ``reset`` when ``gap`` says why the
+        changes in between cannot be replayed); returns its seq and, in patch mode, the document."""
+        cursor, events = await stable_snapshot(self.replay, self.feed)
+        if gap is not None:
+            self.replay.count_reset(gap)
+            await self._write(send, b": reset " + gap.value.encode() + b"\n")
+        doc: Any = None
+        for n, (name, body) in enumerate(events):
+            seq = cursor if n == len(events) - 1 else None  # only a complete snapshot is resumable
+            if gap is not None and n == 0:
+                name = "reset"  # the client drops what it holds and starts from this document
+            elif self.patch:
+                name = "data" if doc is None else "patch"
+            data = self._diff(doc, body) if name == "patch" else _encode(body)
+            await self._write(send, frame(data, seq, name))
+            doc = body
+        return cursor, doc
+
     async def _run(self, sub: Subscription, send: Send) -> None:
-        feed, patch = self.feed, self.patch
+        feed, patch, replay = self.feed, self.patch, self.replay
         await self._write(send, b"retry: 1000\n\n")
         doc: Any = None
-        backlog = self.last_id is not None
-        if backlog and patch:
-            assert self.last_id is not None
-            doc = await feed.base(self.last_id)
-            backlog = doc is not None
+        backlog, gap = False, None
+        if self.last_id is not None:
+            gap = await replay.gap(self.last_id)
+            backlog = gap is None
+            if backlog and patch:
+                doc = await feed.base(self.last_id)
+                backlog = doc is not None  # a list's old state is not kept: start over (not a gap)
         if backlog:
             assert self.last_id is not None
             cursor = self.last_id
         else:
-            cursor, events = await stable_snapshot(self.reads, feed)
-            for n, (name, body) in enumerate(events):
-                seq = cursor if n == len(events) - 1 else None  # only a complete snapshot is resumable
-                if patch:
-                    await self._write(send, frame(_encode(body) if doc is None else self._diff(doc, body),
-                                                  seq, "data" if doc is None else "patch"))
-                    doc = body
-                else:
-                    await self._write(send, frame(_encode(body), seq, name))
+            cursor, doc = await self._document(send, gap)
         while not sub.closed:
-            if backlog or sub.overflowed:
+            if backlog:
                 sub.take()  # the log holds them too
-                changes = await self.reads.accounts.changes_of(feed.account_id, feed.topic, cursor, BACKLOG_PAGE)
+                changes = await replay.changes_after(feed.account_id, feed.topic, cursor, BACKLOG_PAGE)
                 backlog = len(changes) == BACKLOG_PAGE
+            elif sub.overflowed:  # fell too far behind: coalesce to the latest state
+                sub.take()
+                cursor, doc = await self._document(send, Gap.BEHIND)
+                continue
             else:
                 changes = [c for c in sub.take() if c.seq > cursor]
             for change in changes:
@@ -182,7 +204,7 @@ class EventStream:
                     await self._write(send, frame(step.data, cursor, step.event))
                     return
                 if not patch:
-                    await self._write(send, frame(step.data, cursor, step.event))
+                    await self._write(send, step.wire or frame(step.data, cursor, step.event))
                     continue
                 new = step.merge(doc)
                 ops = self._diff(doc, new)
@@ -195,4 +217,3 @@ class EventStream:
     @staticmethod
     def _diff(old: Any, new: Any) -> bytes:
         return _encode(jsonpatch.make_patch(old, new).patch)
-

@@ -33,13 +33,12 @@ from sessionhub.core.changes import (
     timing_session_topic,
 )
 from sessionhub.core.errors import DeviceNotFound, InvalidInput, SessionsNotFound
-from sessionhub.core.timing import PAGE_SIZE
 from sessionhub.http import parking_wire, timing_wire
 from sessionhub.http.sse import GONE, EventStream, Feed, Memo, Step
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service import snapshots
 from sessionhub.service.parking import MAX_LIST, ParkingService
-from sessionhub.service.ports import Repos, Store
+from sessionhub.service.replay import MAX_SEQ, Gone, ReplayService, TimingBatch
 from sessionhub.service.timing import TimingService
 
 _encode = msgspec.json.Encoder().encode
@@ -57,14 +56,17 @@ class Options:
         """``Last-Event-ID`` (header, or ``last_event_id`` query parameter) and ``patch`` (0/1).
 
         Raises:
-            InvalidInput: a Last-Event-ID that is not a seq, or a patch value other than 0, 1, true, false.
+            InvalidInput: a Last-Event-ID that is not a whole number, or a patch value other than 0, 1,
+                true, false. (A number the log cannot replay after is not an error: the stream starts
+                with a ``reset``.)
         """
         last = None
         if last_event_id is not None and last_event_id.strip():
             raw = last_event_id.strip()
-            if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+            if not (raw.isascii() and raw.isdigit()):
                 raise InvalidInput("Last-Event-ID must be the id of an event of this stream", "last_event_id")
-            last = int(raw)
+            # a number beyond any seq (however many digits) is a cursor ahead of the log: a reset
+            last = MAX_SEQ + 1 if len(raw) > 19 else min(int(raw), MAX_SEQ + 1)
         if patch not in (None, "", "0", "1", "true", "false"):
             raise InvalidInput("patch must be 1 (JSON Patch events) or 0", "patch")
         return cls(last, patch in ("1", "true"))
@@ -85,8 +87,9 @@ def _same(doc: Any) -> Any:
 class ParkingSessionFeed:
     kind = "parking-session"
 
-    def __init__(self, parking: ParkingService, reads: Repos, key: Key, location_id: int, session_id: int) -> None:
-        self.parking, self.reads, self.key = parking, reads, key
+    def __init__(self, parking: ParkingService, replay: ReplayService, key: Key, location_id: int,
+                 session_id: int) -> None:
+        self.parking, self.replay, self.key = parking, replay, key
         self.location_id, self.session_id = location_id, session_id
         self.account_id, self.topic = key.account_id, parking_session_topic(session_id)
 
@@ -101,7 +104,7 @@ class ParkingSessionFeed:
         return Step(_encode(doc), _same(doc))
 
     async def base(self, seq: int) -> Any | None:
-        change = await self.reads.accounts.change_at(self.account_id, self.topic, seq)
+        change = await self.replay.change_at(self.account_id, self.topic, seq)
         if change is None or change.data is None:
             return None
         return parking_wire.session_out(snapshots.read_parking(change.data))
@@ -155,79 +158,63 @@ def _device2(deviceid: str, token: str | None, label: str | None, resumed_from: 
 class TimingSessionFeed:
     kind = "timing-session"
 
-    def __init__(self, timing: TimingService, reads: Repos, key: Key, token: str) -> None:
-        self.timing, self.reads, self.key, self.token = timing, reads, key, token
+    def __init__(self, timing: TimingService, replay: ReplayService, key: Key, token: str) -> None:
+        self.timing, self.replay, self.key, self.token = timing, replay, key, token
         self.account_id, self.topic = key.account_id, timing_session_topic(token)
 
     async def snapshot(self) -> list[tuple[str | None, Any]]:
         session = await self.timing.session(self.key, self.token)
         return [(None, {"description": "Success", "result": [timing_wire.session_detail(session)], "passings": []})]
 
-    async def _doc(self, change: Change) -> dict[str, Any]:
-        assert change.data is not None
-        got = snapshots.read_timing(change.data)
-        rows = [] if got.first is None or got.last is None else await self.reads.timing.passings_of_change(
-            got.session.id, got.first, got.last, got.batch)
+    @staticmethod
+    def _doc(got: TimingBatch) -> dict[str, Any]:
         return {"description": "Success", "result": [timing_wire.session_detail(got.session)],
-                "passings": [timing_wire.passing_out(p) for p in rows]}
+                "passings": [timing_wire.passing_out(p) for p in got.passings]}
 
     async def step(self, change: Change) -> Step | None:
-        if change.data is None:  # deleted with its device
+        got = await self.replay.timing_batch(change)
+        if isinstance(got, Gone):  # deleted with its device
             return GONE
-        doc = await self._doc(change)
+        doc = self._doc(got)
         return Step(_encode(doc), _same(doc))
 
     async def base(self, seq: int) -> Any | None:
-        change = await self.reads.accounts.change_at(self.account_id, self.topic, seq)
-        return None if change is None or change.data is None else await self._doc(change)
+        change = await self.replay.change_at(self.account_id, self.topic, seq)
+        if change is None:
+            return None
+        got = await self.replay.timing_batch(change)
+        return None if isinstance(got, Gone) else self._doc(got)
 
 
 class Device2Feed:
-    """device2 live: each batch a device stores, in whichever session, and each session it opens."""
+    """device2 live: each batch a device stores, in whichever session, and each session it opens
+    (the rules are the replay service's; this only renders)."""
 
     kind = "timing-device2"
 
-    def __init__(self, timing: TimingService, reads: Repos, key: Key, deviceid: str, token: str | None,
-                 last: int | None) -> None:
-        self.timing, self.reads, self.key, self.deviceid = timing, reads, key, deviceid
+    def __init__(self, replay: ReplayService, key: Key, deviceid: str, token: str | None, last: int | None) -> None:
+        self.replay, self.key, self.deviceid = replay, key, deviceid
         self.token, self.last = token, last
         self.account_id, self.topic = key.account_id, device_topic(deviceid)
 
     async def snapshot(self) -> list[tuple[str | None, Any]]:
         """The device2 answers from the cursor (``token_session``, ``last``) up to now, page by page."""
-        device = await self.reads.timing.device(self.account_id, self.deviceid)
-        if device is None or await self.reads.timing.latest_session(device.id) is None:
-            await self.timing.device(self.key, self.deviceid)  # DeviceNotFound in the dialect's words
+        pages = await self.replay.device2_from(self.key, self.deviceid, self.token, self.last)
+        if not pages:
             return [(None, _device2(self.deviceid, None, None, 0, []))]
-        token, last = self.token, self.last
-        events: list[tuple[str | None, Any]] = []
-        while True:
-            got = await self.timing.resume_device(self.key, self.deviceid, None, None, token, last, None)
-            rows = [timing_wire.passing_out(p) for p in got.passings]
-            events.append((None, _device2(self.deviceid, got.session.token, got.session.alias, got.resumed_from,
-                                          rows)))
-            if len(rows) < PAGE_SIZE:
-                return events
-            token, last = got.session.token, got.passings[-1].passing.num_passing
-
-    async def _doc(self, change: Change) -> dict[str, Any] | None:
-        assert change.data is not None
-        got = snapshots.read_timing(change.data)
-        if got.first is None or got.last is None:
-            if got.session.closed_ms is not None:
-                return None  # a close: device2 moves on only when the next session opens
-            return _device2(self.deviceid, got.session.token, got.session.alias, 0, [])
-        rows = await self.reads.timing.passings_of_change(got.session.id, got.first, got.last, got.batch)
-        return _device2(self.deviceid, got.session.token, got.session.alias, max(got.first - 1, 0),
-                        [timing_wire.passing_out(p) for p in rows])
+        return [(None, _device2(self.deviceid, got.session.token, got.session.alias, got.resumed_from,
+                                [timing_wire.passing_out(p) for p in got.passings])) for got in pages]
 
     async def step(self, change: Change) -> Step | None:
-        if change.data is None:  # a bind, a batch of repeats, or the device's deletion
-            if await self.reads.timing.device(self.account_id, self.deviceid) is None:
-                return GONE
+        got = await self.replay.device2_step(self.account_id, self.deviceid, change)
+        if got is None:
             return None
-        doc = await self._doc(change)
-        return None if doc is None else Step(_encode(doc), _same(doc))
+        if isinstance(got, Gone):
+            return GONE
+        doc = _device2(self.deviceid, got.session.token, got.session.alias,
+                       0 if got.first is None else max(got.first - 1, 0),
+                       [timing_wire.passing_out(p) for p in got.passings])
+        return Step(_encode(doc), _same(doc))
 
     async def base(self, seq: int) -> Any | None:
         return None  # the last event's document is not kept: a resumed patch stream starts over
@@ -269,38 +256,38 @@ class Streams:
     """Builds the stream responses of both dialects; each method checks the key and the object as
     the matching GET does (same errors), then returns the response that follows it."""
 
-    def __init__(self, hub: ChangeHub, store: Store, timing: TimingService, parking: ParkingService) -> None:
-        self.hub, self.store, self.timing, self.parking = hub, store, timing, parking
+    def __init__(self, hub: ChangeHub, replay: ReplayService, timing: TimingService, parking: ParkingService,
+                 max_behind: int = 64) -> None:
+        self.hub, self.replay, self.timing, self.parking = hub, replay, timing, parking
+        self.max_behind = max_behind
         self.memo = Memo()
 
-    @property
-    def reads(self) -> Repos:
-        return self.store.reads  # looked up per stream: the store opens after the app is built
-
-    def follow(self, feed: Feed, wanted: Options) -> EventStream:
-        """The response that streams ``feed`` (whose key and object the caller has checked)."""
-        return EventStream(self.hub, self.reads, self.memo, feed, wanted.last_id, wanted.patch)
+    def follow(self, feed: Feed, wanted: Options, key: Key) -> EventStream:
+        """The response that streams ``feed`` (whose ``key`` and object the caller has checked); it ends
+        when ``key`` is revoked."""
+        return EventStream(self.hub, self.replay, self.memo, feed, wanted.last_id, wanted.patch, key.id,
+                           self.max_behind)
 
     async def parking_session(self, key: Key | None, location_id: int, session_id: int,
                               options: Options) -> EventStream:
         session = await self.parking.session(key, location_id, session_id)
         assert key is not None  # authorized above
-        return self.follow(ParkingSessionFeed(self.parking, self.reads, key, location_id, session.id), options)
+        return self.follow(ParkingSessionFeed(self.parking, self.replay, key, location_id, session.id), options, key)
 
     async def location(self, key: Key | None, location_id: int, options: Options) -> EventStream:
         await self.parking.sessions_of_location(key, location_id, None, 1)
         assert key is not None
-        return self.follow(LocationFeed(self.parking, key, location_id), options)
+        return self.follow(LocationFeed(self.parking, key, location_id), options, key)
 
     async def timing_session(self, key: Key | None, token: str, options: Options) -> EventStream:
         await self.timing.session(key, token)
         assert key is not None
-        return self.follow(TimingSessionFeed(self.timing, self.reads, key, token), options)
+        return self.follow(TimingSessionFeed(self.timing, self.replay, key, token), options, key)
 
     async def device(self, key: Key | None, deviceid: str, options: Options) -> EventStream:
         await self.timing.device(key, deviceid)
         assert key is not None
-        return self.follow(DeviceFeed(self.timing, key, deviceid), options)
+        return self.follow(DeviceFeed(self.timing, key, deviceid), options, key)
 
     async def device2(self, key: Key | None, deviceid: str, token: str | None, last: int | None,
                       options: Options) -> EventStream:
@@ -311,4 +298,4 @@ class Streams:
             except SessionsNotFound:
                 pass  # no session yet: the stream waits for the first one
         assert key is not None
-        return self.follow(Device2Feed(self.timing, self.reads, key, deviceid, token, last), options)
+        return self.follow(Device2Feed(self.replay, key, deviceid, token, last), options, key)

@@ -17,9 +17,9 @@ the map is simply cleared when it grows past ``MAX_VERSIONS``.
 
 Subscriptions. ``subscribe(account_id, topics)`` returns an inbox that collects the changes of
 those topics published from then on; the subscriber waits on it (``Subscription.wait``). An inbox
-that falls more than ``MAX_PENDING`` changes behind is marked ``overflowed`` and emptied: its reader
-then reads what it missed from the store's log (as a stream resumed with Last-Event-ID does), so a
-slow subscriber costs bounded memory and still loses nothing.
+that falls more than its ``limit`` of changes behind (``MAX_PENDING`` unless the subscriber asks for
+another) is marked ``overflowed`` and emptied, so a slow subscriber costs bounded memory: a stream
+then coalesces (sends the latest state as a ``reset``), a long-poll simply re-reads its version.
 """
 
 from __future__ import annotations
@@ -61,21 +61,28 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 class Subscription:
     """One subscriber's inbox. Not thread-safe: used on the event loop only."""
 
-    __slots__ = ("_hub", "keys", "pending", "overflowed", "closed", "_waiter")
+    __slots__ = ("_hub", "keys", "key_id", "limit", "pending", "overflowed", "closed", "revoked", "_waiter")
 
-    def __init__(self, hub: ChangeHub, keys: tuple[str, ...]) -> None:
+    def __init__(self, hub: ChangeHub, keys: tuple[str, ...], key_id: int | None = None,
+                 limit: int = MAX_PENDING) -> None:
         self._hub = hub
         self.keys = keys
+        self.limit = limit
+        """Changes the inbox holds before it overflows (drops them all and says so)."""
+        self.key_id = key_id
+        """The API key the subscriber authenticated with: revoking it closes the subscription."""
         self.pending: list[Change] = []
         self.overflowed = False
         """Changes were dropped: read the log from the last seq delivered."""
         self.closed = False
+        self.revoked = False
+        """Closed because its key was revoked (a long-poll then answers as the key now does: 401)."""
         self._waiter: asyncio.Future[None] | None = None
 
     def push(self, change: Change) -> None:
         if self.overflowed:
             return
-        if len(self.pending) >= MAX_PENDING:
+        if len(self.pending) >= self.limit:
             self.overflowed = True
             self.pending.clear()
         elif not self.pending or self.pending[-1].seq != change.seq:  # one change may match two keys
@@ -122,6 +129,7 @@ class ChangeHub:
         self._versions: dict[str, int] = {}
         self._epoch = 0
         self._subscribers: dict[str, set[Subscription]] = {}
+        self._by_key: dict[int, set[Subscription]] = {}
         self.closing = False
 
     async def start(self) -> None:
@@ -161,14 +169,19 @@ class ChangeHub:
 
     # subscriptions ------------------------------------------------------------------------------
 
-    def subscribe(self, account_id: int, topics: Iterable[str]) -> Subscription:
-        """An inbox for the account's changes of ``topics`` (prefixes end with ``/``) from now on."""
-        sub = Subscription(self, tuple(_key(account_id, t) for t in topics))
+    def subscribe(self, account_id: int, topics: Iterable[str], key_id: int | None = None,
+                  limit: int = MAX_PENDING) -> Subscription:
+        """An inbox for the account's changes of ``topics`` (prefixes end with ``/``) from now on;
+        ``key_id``: the key it was authorized with (``close_keys`` ends it when that key is revoked);
+        ``limit``: how many changes it holds before it overflows."""
+        sub = Subscription(self, tuple(_key(account_id, t) for t in topics), key_id, limit)
         if self.closing:
             sub.closed = True
             return sub
         for key in sub.keys:
             self._subscribers.setdefault(key, set()).add(sub)
+        if key_id is not None:
+            self._by_key.setdefault(key_id, set()).add(sub)
         return sub
 
     def _unsubscribe(self, sub: Subscription) -> None:
@@ -178,6 +191,28 @@ class ChangeHub:
                 subs.discard(sub)
                 if not subs:
                     del self._subscribers[key]
+        if sub.key_id is not None:
+            held = self._by_key.get(sub.key_id)
+            if held is not None:
+                held.discard(sub)
+                if not held:
+                    del self._by_key[sub.key_id]
+
+    @property
+    def key_ids(self) -> set[int]:
+        """The keys that hold at least one open subscription."""
+        return set(self._by_key)
+
+    def close_keys(self, key_ids: Iterable[int]) -> int:
+        """Close every subscription held by one of ``key_ids`` (revoked keys), marked ``revoked``;
+        returns how many were closed."""
+        closed = 0
+        for key_id in key_ids:
+            for sub in list(self._by_key.get(key_id, ())):
+                sub.revoked = True
+                sub.close()
+                closed += 1
+        return closed
 
     def close_all(self) -> None:
         """Close every subscription, now and from now on: streams and long-polls end, so a server
@@ -186,6 +221,10 @@ class ChangeHub:
         for subs in list(self._subscribers.values()):
             for sub in list(subs):
                 sub.close()
+
+    def subscribers_of(self, account_id: int, topic: str) -> list[Subscription]:
+        """The open subscriptions of exactly ``topic`` (for tests and a server's status)."""
+        return list(self._subscribers.get(_key(account_id, topic), ()))
 
     @property
     def subscriber_count(self) -> int:

@@ -108,6 +108,13 @@ class AccessService:
     async def list_keys(self) -> list[KeyInfo]:
         return [KeyInfo(*row) for row in await self._store.reads.accounts.keys()]
 
+    async def revoked_among(self, key_ids: set[int]) -> set[int]:
+        """Which of ``key_ids`` are revoked (or gone): their holders must lose their streams."""
+        if not key_ids:
+            return set()
+        live = {info.id for info in await self.list_keys() if info.revoked_ms is None}
+        return key_ids - live
+
     async def revoke_key(self, raw: str) -> None:
         """Revoke a key. Raises NotFound when no live key matches."""
         now = self._clock.now_ms()
