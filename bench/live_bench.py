@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,58 @@ async def _fanout(host: str, port: int, path: str, n: int, rounds: int, post: st
     print(json.dumps({"latencies": latencies, "writes": writes, "expected": n * rounds}), flush=True)
 
 
+async def _burst(host: str, port: int, path: str, n: int, rate: int, seconds: float, post: str, body: str,
+                 key: str) -> None:
+    """``rate`` changes per second on one topic for ``seconds``, ``n`` subscribers: every event's
+    arrival after its own write's 2xx (the k-th event a subscriber gets is the k-th change)."""
+    subs = await _subscribe(host, port, path, n, f"api_key: {key}\r\n")
+    await asyncio.sleep(0.5)
+    before = [s.events for s in subs]
+    done: list[float] = []
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", headers={"api_key": key}) as c:
+        start = loop.time()
+        for r in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + r / rate - loop.time()))
+            payload = json.loads(body.replace("NUM", str(200_000 * n + r)))
+            response = await c.post(post, json=payload)
+            done.append(time.perf_counter())
+            response.raise_for_status()
+    deadline = time.monotonic() + 20
+    while any(s.events - b < len(done) for s, b in zip(subs, before, strict=True)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    latencies = [max(0.0, s.arrivals[b + k] - at) for s, b in zip(subs, before, strict=True)
+                 for k, at in enumerate(done) if b + k < s.events]
+    for s in subs:
+        s.transport.close()
+    print(json.dumps({"latencies": latencies, "expected": n * len(done)}), flush=True)
+
+
+async def _stall(host: str, port: int, path: str, n: int) -> None:
+    """``n`` subscribers that read their first event and then stop reading (tiny receive buffers)."""
+    loop = asyncio.get_running_loop()
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    subs: list[Subscriber] = []
+    for start in range(0, n, 250):
+        wave = []
+        for _ in range(min(250, n - start)):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, port))
+            sub = Subscriber(request)
+            await loop.create_connection(lambda sub=sub: sub, sock=sock)  # type: ignore[misc]
+            wave.append(sub)
+        await asyncio.wait_for(asyncio.gather(*(s.first for s in wave)), 60)
+        for s in wave:
+            s.transport.pause_reading()  # from here on the kernel's small buffer fills and stays full
+        subs += wave
+    print(json.dumps({"connected": len(subs)}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    for s in subs:
+        s.transport.close()
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -118,6 +171,11 @@ def child(argv: list[str]) -> None:
         pass
     if argv[0] == "idle":
         asyncio.run(_idle(argv[1], int(argv[2]), argv[3], int(argv[4])))
+    elif argv[0] == "stall":
+        asyncio.run(_stall(argv[1], int(argv[2]), argv[3], int(argv[4])))
+    elif argv[0] == "burst":
+        asyncio.run(_burst(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]), float(argv[6]), argv[7],
+                           argv[8], argv[9]))
     else:
         asyncio.run(_fanout(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]), argv[6], argv[7], argv[8]))
 
@@ -175,6 +233,47 @@ def fanout(port: int, key: str, token: str, n: int, rounds: int) -> list[Figure]
                    "<= 50,000 µs", p99 <= 50_000)]
 
 
+def burst(port: int, key: str, token: str, n: int, rate: int, seconds: float) -> list[Figure]:
+    body = json.dumps({"token_session": token, "passings_list": [
+        {"bib": "1", "num_passing": "NUM", "timestamp": "2023-02-03T16:08:18.263Z"}]}).replace('"NUM"', "NUM")
+    proc = _spawn("burst", "127.0.0.1", str(port), f"/v0/sessions/{token}/stream", str(n), str(rate), str(seconds),
+                  "/v0/passings", body, key)
+    out, _ = proc.communicate(timeout=600)
+    got = json.loads(out.splitlines()[-1])
+    lat = [x * 1e6 for x in got["latencies"]]
+    p99 = statistics.quantiles(lat, n=100)[98]
+    return [Figure(f"burst: {rate} changes/s on one topic for {seconds:g} s, {n:,} subscribers, p99 after each "
+                   "write's 2xx", p99, "µs", f"events delivered of {got['expected']:,}", len(lat),
+                   "<= 100,000 µs", p99 <= 100_000 and len(lat) == got["expected"])]
+
+
+def stalled_memory(pid: int, port: int, key: str, token: str, path: str, n: int, changes: int,
+                   idle_kb: float) -> list[Figure]:
+    """``n`` subscribers that stop reading while ``changes`` batches of ~20 KB events are produced:
+    (server RSS after - before) / n, beside the idle subscriber's figure."""
+    proc = _spawn("stall", "127.0.0.1", str(port), path, str(n))
+    assert proc.stdout is not None and proc.stdin is not None
+    connected = json.loads(proc.stdout.readline())["connected"]
+    time.sleep(1)
+    before = rss_mb(pid)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"api_key": key}, timeout=60) as c:
+        for r in range(changes):
+            c.post("/v0/passings", json={"token_session": token, "passings_list": [
+                {"bib": str(k), "num_passing": 10_000_000 + r * 200 + k, "timestamp": "2023-02-03T16:08:18.263Z"}
+                for k in range(200)]}).raise_for_status()
+    time.sleep(2)
+    after = rss_mb(pid)
+    proc.stdin.write("quit\n")
+    proc.stdin.flush()
+    proc.wait(120)
+    per_kb = (after - before) * 1024 / connected
+    produced_kb = changes * 20
+    return [Figure(f"resident memory per stalled subscriber ({connected:,} not reading while {changes} events of "
+                   "~20 KB each were produced)", per_kb + idle_kb, "KB",
+                   "KB produced per subscriber meanwhile", produced_kb, "bounded (<< produced)",
+                   per_kb + idle_kb < produced_kb / 4)]
+
+
 def not_modified(base: str, key: str, token: str, seconds: int) -> list[Figure]:
     """A 304 against a 200 of the same GET: the issue's "a 304 costs at most 0.5x a 200" reads as
     304 req/s >= 2x the 200's req/s. Two GETs: the hot cached session (the fast lane, whose 200 is
@@ -228,9 +327,13 @@ def bandwidth(base: str, key: str, loc: int, period: float, interval: float) -> 
                    ">= 90 %", int(block["size_percentage"]) >= 90)]  # type: ignore[call-overload]
 
 
-def main(quick: bool = False) -> list[Figure]:
+GROUPS = ("idle", "fanout", "burst", "stalled", "304", "bandwidth")
+
+
+def main(quick: bool = False, only: tuple[str, ...] = GROUPS) -> list[Figure]:
     _raise_fd_limit()
-    subscribers, fan, rounds = (2_000, 1_000, 5) if quick else (10_000, 1_000, 20)
+    subscribers, fan, rounds = (2_000, 1_000, 5) if quick else (10_000, 10_000, 20)
+    burst_n, burst_s, stalled, stall_changes = (1_000, 2.0, 200, 20) if quick else (1_000, 5.0, 1_000, 60)
     seconds = 4 if quick else 8
     period, interval = (3.0, 0.1) if quick else (30.0, 1.0)
     tmp = Path(tempfile.mkdtemp(prefix="sessionhub-live-bench-"))
@@ -251,11 +354,27 @@ def main(quick: bool = False) -> list[Figure]:
             ]}).raise_for_status()
             parked = c.post(f"/v1/access/parking/{loc}/session", params={"access_key": key},
                             json={"user_id": USER.format(1)}).json()
-        figures += idle_memory(pid, port, f"/v1/access/parking/{loc}/session/{parked['id']}/stream?access_key={key}",
-                               subscribers)
-        figures += fanout(port, key, token, fan, rounds)
-        figures += not_modified(base, key, token, seconds)
-        figures += bandwidth(base, key, loc, period, interval)
+        idle_kb = 15.0  # the previous run's figure, when this run does not measure it
+        if "idle" in only:
+            figures += idle_memory(pid, port, f"/v1/access/parking/{loc}/session/{parked['id']}/stream"
+                                   f"?access_key={key}", subscribers)
+            idle_kb = next(f.value for f in figures if f.name.startswith("resident memory per idle"))
+        if "fanout" in only:
+            figures += fanout(port, key, token, fan, rounds)
+            if fan != 1_000:
+                figures += fanout(port, key, token, 1_000, rounds)  # the previous run's figure, same run
+        if "burst" in only:
+            figures += burst(port, key, token, burst_n, 100, burst_s)
+        if "304" in only:
+            figures += not_modified(base, key, token, seconds)
+        if "bandwidth" in only:
+            figures += bandwidth(base, key, loc, period, interval)
+        if "stalled" in only:  # last: it opens a new session of the device (closing the others)
+            with httpx.Client(base_url=base, headers={"api_key": key}) as c:
+                stall_token = c.post("/v0/sessions", json={"deviceid": deviceid}).json()["token_session"]
+            figures += stalled_memory(pid, port, key, stall_token,
+                                      f"/v0/sessions/{stall_token}/stream?api_key={key}", stalled, stall_changes,
+                                      idle_kb)
     print_figures("Live updates (SQLite store, server on one core)", figures)
     return figures
 
@@ -266,4 +385,6 @@ if __name__ == "__main__":
         raise SystemExit(0)
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer subscribers, shorter runs, a 3 s change period")
-    main(ap.parse_args().quick)
+    ap.add_argument("--only", action="append", choices=GROUPS, help="measure only these figures (repeatable)")
+    args = ap.parse_args()
+    main(args.quick, tuple(args.only or GROUPS))

@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -87,6 +88,67 @@ async def _propagation(a: str, b: str, key: str, token: str, samples: int) -> tu
     return out, trips
 
 
+WRITERS = 8
+
+
+async def _commits_per_s(url: str, channel: str, mode: str, seconds: float) -> float:
+    """``WRITERS`` connections committing one change each per transaction, as fast as they can, for
+    ``seconds``; one more connection LISTENs. ``mode``: ``in-tx`` (NOTIFY inside the writer's
+    transaction: today's store), ``after`` (the transaction commits, then a NOTIFY of its own: a
+    wake-up only; listeners read the log by seq), ``none`` (no NOTIFY: listeners poll),
+    ``sequence`` (what bounds the others: seqs from a SEQUENCE instead of the counter row that every
+    writer holds locked until its commit, NOTIFY after; not in commit order, so not a design as is)."""
+    import asyncpg
+
+    listener = await asyncpg.connect(url)
+    await listener.execute("CREATE SEQUENCE IF NOT EXISTS bench_seq")
+    await listener.add_listener(channel, lambda *_: None)
+    conns = [await asyncpg.connect(url) for _ in range(WRITERS)]
+    stop = time.perf_counter() + seconds
+    counts = [0] * WRITERS
+
+    async def write(n: int, conn: Any) -> None:
+        while time.perf_counter() < stop:
+            async with conn.transaction():
+                seq = await conn.fetchval(
+                    "INSERT INTO changes (seq, account_id, topic, at_ms) SELECT -nextval('bench_seq'), 1, 'bench/w', 0"
+                    " RETURNING seq" if mode == "sequence" else
+                    "WITH next AS (UPDATE change_counter SET last_seq = last_seq + 1 RETURNING last_seq)"
+                    " INSERT INTO changes (seq, account_id, topic, at_ms) SELECT last_seq, 1, 'bench/w', 0 FROM next"
+                    " RETURNING seq")
+                if mode == "in-tx":
+                    await conn.execute("SELECT pg_notify($1, $2)", channel, str(seq))
+            if mode in ("after", "sequence"):
+                await conn.execute("SELECT pg_notify($1, $2)", channel, str(seq))
+            counts[n] += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(write(n, c) for n, c in enumerate(conns)))
+    elapsed = time.perf_counter() - began
+    for c in (*conns, listener):
+        await c.close()
+    return sum(counts) / elapsed
+
+
+def writers(pg: str, seconds: float, rounds: int) -> list[Figure]:
+    """Commits/s of ``WRITERS`` concurrent writers with the NOTIFY inside each transaction, against a
+    wake-up NOTIFY after the commit and against no NOTIFY at all; interleaved rounds, medians."""
+    runs: dict[str, list[float]] = {"in-tx": [], "after": [], "none": [], "sequence": []}
+    for _ in range(rounds):
+        for mode, got in runs.items():
+            got.append(asyncio.run(_commits_per_s(pg, "sessionhub_bench", mode, seconds)))
+    med = {mode: statistics.median(got) for mode, got in runs.items()}
+    return [
+        Figure(f"{WRITERS} writers, commits/s, NOTIFY after the commit (wake-up only)", med["after"], "commits/s",
+               "NOTIFY inside each transaction (before)", med["in-tx"], ">= 1.00x", med["after"] >= med["in-tx"]),
+        Figure(f"{WRITERS} writers, commits/s, no NOTIFY (listeners poll)", med["none"], "commits/s",
+               "NOTIFY inside each transaction (before)", med["in-tx"], "reference", True),
+        Figure(f"{WRITERS} writers, commits/s, seqs from a SEQUENCE (no counter row lock), NOTIFY after",
+               med["sequence"], "commits/s", "NOTIFY inside each transaction (before)", med["in-tx"],
+               "what bounds the rows above", True),
+    ]
+
+
 def main(quick: bool = False) -> list[Figure]:
     seconds, rounds = (4, 1) if quick else (8, 3)
     batches = 50 if quick else 300
@@ -129,7 +191,23 @@ def main(quick: bool = False) -> list[Figure]:
             figures.append(Figure("A -> B: write sent to A -> SSE event on B's stream, p99", p99, "ms",
                                   "A's own round trip for the write, median", statistics.median(trips), "<= 100 ms",
                                   p99 <= 100))
+        figures += writers(pg, 2.0 if quick else 4.0, rounds)
         print_figures("PostgreSQL (one server process on core 0; PostgreSQL itself unpinned)", figures)
+    finally:
+        asyncio.run(_schema(base, f'DROP SCHEMA "{schema}" CASCADE'))
+    return figures
+
+
+def main_writers(quick: bool = False) -> list[Figure]:
+    """Only the writers' figures (a decision number without the HTTP servers)."""
+    base = _pg_base()
+    schema = f"bench_{secrets.token_hex(4)}"
+    asyncio.run(_schema(base, f'CREATE SCHEMA "{schema}"'))
+    try:
+        pg = _with(base, search_path=schema)
+        cli(pg, "migrate")
+        figures = writers(pg, 2.0 if quick else 4.0, 1 if quick else 3)
+        print_figures("PostgreSQL writers (8 connections; PostgreSQL itself unpinned)", figures)
     finally:
         asyncio.run(_schema(base, f'DROP SCHEMA "{schema}" CASCADE'))
     return figures
@@ -138,4 +216,6 @@ def main(quick: bool = False) -> list[Figure]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    main(ap.parse_args().quick)
+    ap.add_argument("--writers", action="store_true", help="only the concurrent writers' commits/s")
+    args = ap.parse_args()
+    main_writers(args.quick) if args.writers else main(args.quick)

@@ -123,7 +123,22 @@ def raise_fd_limit() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _serve_settings(args)
+    raise_fd_limit()  # every SSE subscriber holds a socket
+    asyncio.run(build(settings).store.preflight())  # refuse an unmigrated shared database before binding
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.workers > 1:
+        return _serve_workers(settings, _serve_one)
+    return _serve_one(settings)
+
+
+def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
+    """One server process: a runtime and uvicorn on ``settings.http`` (or on ``sock``, already bound)."""
     import uvicorn
+
+    from sessionhub.http import create_app
+
+    runtime = build(settings)
 
     class _Server(uvicorn.Server):
         """uvicorn, except that SIGTERM/SIGINT end the process with 0 after a graceful stop
@@ -146,20 +161,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
             with contextlib.suppress(RuntimeError):  # no loop yet
                 asyncio.get_running_loop().call_soon_threadsafe(runtime.hub.close_all)
 
-    from sessionhub.http import create_app
-
-    settings = _serve_settings(args)
-    raise_fd_limit()  # every SSE subscriber holds a socket
     host, port = host_port(settings.http, "http")
-    runtime = build(settings)
-    asyncio.run(runtime.store.preflight())  # refuse an unmigrated shared database before binding
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = _Server(uvicorn.Config(
         create_app(runtime), host=host, port=port, lifespan="on", access_log=False, log_level="info",
         server_header=False,
     ))
-    server.run()
+    server.run(sockets=None if sock is None else [sock])
     return 0 if server.started else 1
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` that other processes may bind too (SO_REUSEPORT: the
+    kernel spreads new connections over them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _serve_workers(settings: Settings, serve: Callable[[Settings, socket.socket], int]) -> int:
+    """``--workers N``: N forked processes, each with its own SO_REUSEPORT socket on the one address and
+    its own runtime (store pool, change hub following the shared PostgreSQL feed). The parent only
+    forwards SIGTERM/SIGINT and exits with the worst child's status. CoAP and the demo seed run in
+    the first worker only (one UDP address; one seed)."""
+    import dataclasses
+    import os
+
+    host, port = host_port(settings.http, "http")
+    sockets = [_reuse_port_socket(host, port) for _ in range(settings.workers)]  # all bound before any fork
+    children: list[int] = []
+    for n, sock in enumerate(sockets):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for other in sockets:
+                    if other is not sock:
+                        other.close()
+                mine = settings if n == 0 else dataclasses.replace(settings, coap=(), demo=False)
+                code = serve(mine, sock)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    for sock in sockets:
+        sock.close()
+    log = logging.getLogger("sessionhub")
+    log.info("serving http://%s:%d with %d worker processes %s", host, port, len(children), children)
+
+    def forward(sig: int, _frame: FrameType | None) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    worst = 0
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status) & 0xFF)
+    return worst
 
 
 async def _print_demo(runtime: Runtime, settings: Settings) -> None:

@@ -96,6 +96,9 @@ class Settings:
     """CoAP requests one client host may make at once above its rate."""
     coap_max_observers_per_host: int = 16
     """Observers of /v1/notify one client host may hold (of 4,096 in all)."""
+    workers: int = field(default=1, metadata=_option(metavar="N"))
+    """Server processes sharing the HTTP address (SO_REUSEPORT; PostgreSQL only: each process follows
+    the shared change feed). CoAP, when on, is served by the first one."""
     demo: bool = False
     """Once the server is listening, seed the demo account and print a fresh key with lines that work against
     it (what ``make run`` does; the previous demo key is revoked only then)."""
@@ -132,7 +135,9 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
-        for name in ("replay_retention", "stream_max_behind"):
+        if self.workers > 1 and not self.db.startswith(("postgresql:", "postgres:")):
+            raise ValueError("--workers above 1 needs a PostgreSQL --db (processes share its change feed)")
+        for name in ("replay_retention", "stream_max_behind", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 

@@ -5,8 +5,8 @@ Wire format (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 - every event that reflects a change carries ``id: <seq>`` of that change; a client that reconnects
   with ``Last-Event-ID: <seq>`` (browsers send it by themselves) gets every later change exactly
   once, read back from the store's change log, then follows live;
-- a comment line (``: hb``) every ``HEARTBEAT_S`` seconds of silence keeps proxies and NATs open and
-  lets either side notice a dead peer;
+- a comment line (``: hb``) after ``HEARTBEAT_S`` to twice that of silence keeps proxies and NATs open
+  and lets either side notice a dead peer (one process-wide timer, ``live.hub.Heartbeat``);
 - ``retry: 1000`` at the start asks browsers to reconnect after one second.
 
 Plain mode sends each change's document as it is. Patch mode (``?patch=1``) sends ``event: data``
@@ -34,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 from sessionhub.core.changes import Change
 from sessionhub.core.errors import SessionhubError
 from sessionhub.http.conditional import watching_disconnect
-from sessionhub.live.hub import ChangeHub, Subscription
+from sessionhub.live.hub import ChangeHub, Heartbeat, Subscription
 from sessionhub.service.replay import Gap, ReplayService
 
 log = logging.getLogger("sessionhub.http")
@@ -87,6 +87,10 @@ class Feed(Protocol):
         be rebuilt (a list): the stream then starts over with a full document."""
 
 
+def heartbeat_interval() -> float:
+    return HEARTBEAT_S  # read at each tick, so a test may shorten it
+
+
 class Memo:
     """Steps by (feed kind, topic, seq), shared by every stream of one process (bounded, FIFO)."""
 
@@ -130,14 +134,15 @@ class EventStream:
     ``key_id``: the key it was authorized with (revoking it ends the stream); ``max_behind``: changes
     the subscriber may fall behind before it is coalesced (a ``reset`` to the latest state)."""
 
-    def __init__(self, hub: ChangeHub, replay: ReplayService, memo: Memo, feed: Feed, last_id: int | None,
-                 patch: bool, key_id: int | None = None, max_behind: int = 64) -> None:
-        self.hub, self.replay, self.memo, self.feed = hub, replay, memo, feed
+    def __init__(self, hub: ChangeHub, replay: ReplayService, memo: Memo, heartbeat: Heartbeat, feed: Feed,
+                 last_id: int | None, patch: bool, key_id: int | None = None, max_behind: int = 64) -> None:
+        self.hub, self.replay, self.memo, self.heartbeat, self.feed = hub, replay, memo, heartbeat, feed
         self.last_id, self.patch, self.key_id, self.max_behind = last_id, patch, key_id, max_behind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         feed = self.feed
         sub = self.hub.subscribe(feed.account_id, (feed.topic,), self.key_id, self.max_behind)
+        self.heartbeat.add(sub)
         async with watching_disconnect(receive, sub):
             await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
             try:
@@ -145,6 +150,8 @@ class EventStream:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             except (OSError, SessionhubError) as exc:  # the client left mid-write, or the store went away
                 log.info("stream %s ended: %r", feed.topic, exc)
+            finally:
+                self.heartbeat.discard(sub)
 
     async def _write(self, send: Send, chunk: bytes) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -211,7 +218,10 @@ class EventStream:
                 doc = new
                 if ops != b"[]":
                     await self._write(send, frame(ops, cursor, "patch"))
-            if not backlog and not sub.ready and not await sub.wait(HEARTBEAT_S):
+            if not backlog and not sub.ready:
+                await sub.wait(None)
+            if sub.beat:
+                sub.beat = False
                 await self._write(send, b": hb\n\n")
 
     @staticmethod

@@ -34,8 +34,8 @@ from sessionhub.core.changes import (
 )
 from sessionhub.core.errors import DeviceNotFound, InvalidInput, SessionsNotFound
 from sessionhub.http import parking_wire, timing_wire
-from sessionhub.http.sse import GONE, EventStream, Feed, Memo, Step
-from sessionhub.live.hub import ChangeHub
+from sessionhub.http.sse import GONE, EventStream, Feed, Memo, Step, heartbeat_interval
+from sessionhub.live.hub import ChangeHub, Heartbeat
 from sessionhub.service import snapshots
 from sessionhub.service.parking import MAX_LIST, ParkingService
 from sessionhub.service.replay import MAX_SEQ, Gone, ReplayService, TimingBatch
@@ -261,12 +261,13 @@ class Streams:
         self.hub, self.replay, self.timing, self.parking = hub, replay, timing, parking
         self.max_behind = max_behind
         self.memo = Memo()
+        self.heartbeat = Heartbeat(heartbeat_interval)
 
     def follow(self, feed: Feed, wanted: Options, key: Key) -> EventStream:
         """The response that streams ``feed`` (whose ``key`` and object the caller has checked); it ends
         when ``key`` is revoked."""
-        return EventStream(self.hub, self.replay, self.memo, feed, wanted.last_id, wanted.patch, key.id,
-                           self.max_behind)
+        return EventStream(self.hub, self.replay, self.memo, self.heartbeat, feed, wanted.last_id, wanted.patch,
+                           key.id, self.max_behind)
 
     async def parking_session(self, key: Key | None, location_id: int, session_id: int,
                               options: Options) -> EventStream:

@@ -61,7 +61,8 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 class Subscription:
     """One subscriber's inbox. Not thread-safe: used on the event loop only."""
 
-    __slots__ = ("_hub", "keys", "key_id", "limit", "pending", "overflowed", "closed", "revoked", "_waiter")
+    __slots__ = ("_hub", "keys", "key_id", "limit", "pending", "overflowed", "closed", "revoked", "quiet", "beat",
+                 "_waiter")
 
     def __init__(self, hub: ChangeHub, keys: tuple[str, ...], key_id: int | None = None,
                  limit: int = MAX_PENDING) -> None:
@@ -77,6 +78,10 @@ class Subscription:
         self.closed = False
         self.revoked = False
         """Closed because its key was revoked (a long-poll then answers as the key now does: 401)."""
+        self.quiet = False
+        """Nothing arrived since the last ``Heartbeat`` tick."""
+        self.beat = False
+        """A heartbeat is due (set by ``Heartbeat``, cleared by the subscriber)."""
         self._waiter: asyncio.Future[None] | None = None
 
     def push(self, change: Change) -> None:
@@ -87,6 +92,7 @@ class Subscription:
             self.pending.clear()
         elif not self.pending or self.pending[-1].seq != change.seq:  # one change may match two keys
             self.pending.append(change)
+        self.quiet = False
         _wake(self._waiter)
 
     def take(self) -> list[Change]:
@@ -98,20 +104,26 @@ class Subscription:
     def ready(self) -> bool:
         return bool(self.pending) or self.overflowed or self.closed
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait until a change arrives, the subscription closes, or ``timeout`` seconds pass;
-        True unless the time ran out."""
-        if self.ready:
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until a change arrives, the subscription closes, a heartbeat is due, or ``timeout``
+        seconds pass (None: no timeout, and no timer: thousands of waiting streams then cost no timer
+        heap); True unless the time ran out."""
+        if self.ready or self.beat:
             return True
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, _wake, waiter)
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        timer = None if timeout is None else asyncio.get_running_loop().call_later(timeout, _wake, waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._waiter = None
-        return self.ready
+        return self.ready or self.beat
+
+    def poke(self) -> None:
+        """Mark a heartbeat due and wake the waiter."""
+        self.beat = True
+        _wake(self._waiter)
 
     def close(self) -> None:
         """Stop collecting (idempotent); a pending ``wait`` returns at once."""
@@ -119,6 +131,39 @@ class Subscription:
             self.closed = True
             self._hub._unsubscribe(self)
             _wake(self._waiter)
+
+
+class Heartbeat:
+    """One timer for many subscriptions: every ``interval`` seconds, each registered subscription
+    that got nothing since the previous tick is poked (``beat``), so a stream silent for between one
+    and two intervals sends a heartbeat. (A timer per wait cost every change a timer-heap push and
+    pop per subscriber: most of a fan-out's CPU at thousands of subscribers.) The ticking task runs
+    only while subscriptions are registered."""
+
+    def __init__(self, interval: Callable[[], float]) -> None:
+        self._interval = interval
+        self._subs: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sub: Subscription) -> None:
+        self._subs.add(sub)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._tick(), name="stream-heartbeat")
+
+    def discard(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+        if not self._subs and self._task is not None:
+            self._task.cancel()  # nothing to beat for: no task outlives the last stream
+            self._task = None
+
+    async def _tick(self) -> None:
+        while self._subs:
+            await asyncio.sleep(self._interval())
+            for sub in list(self._subs):
+                if sub.quiet:
+                    sub.poke()
+                else:
+                    sub.quiet = True
 
 
 class ChangeHub:

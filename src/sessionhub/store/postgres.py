@@ -5,8 +5,8 @@ processes on any number of machines.
   connection. Writes run in *units of work*: one pooled connection, one transaction, committed
   when the block exits normally and rolled back on any exception.
 - The change log (postgres_repos.py) hands out seqs in commit order. A unit of work that appended
-  changes sends exactly one ``NOTIFY sessionhub_changes`` (payload: its highest seq) just before it
-  commits; PostgreSQL delivers it on commit, and never for a rollback.
+  changes sends exactly one ``NOTIFY sessionhub_changes`` (payload: its highest seq) right after it
+  commits (a wake-up only: see ``_wake``); a rollback sends none.
 - ``follow`` runs in every process: a dedicated connection LISTENs, and each notification makes the
   change hub read the log forward (``catch_up``). After a reconnect it catches up first, so nothing
   committed while it was away is missed.
@@ -196,8 +196,6 @@ class PostgresStore:
             uow = PgRepos(db)
             try:
                 yield uow
-                if uow.accounts.max_seq:
-                    await db.run("SELECT pg_notify($1, $2)", self.channel, str(uow.accounts.max_seq))
                 try:
                     await tx.commit()
                 except LOST as exc:  # the outcome is unknown to us: the client must check or retry
@@ -206,9 +204,23 @@ class PostgresStore:
                 with contextlib.suppress(*LOST):  # a dead connection has rolled back by itself
                     await tx.rollback()
                 raise
+            if uow.accounts.max_seq:
+                await self._wake(conn, uow.accounts.max_seq)
         finally:
             with contextlib.suppress(*LOST):
                 await pool.release(conn)
+
+    async def _wake(self, conn: Any, seq: int) -> None:
+        """Tell the other processes a commit appended changes (up to ``seq``): a NOTIFY of its own,
+        after the commit. Inside the writer's transaction it would take PostgreSQL's global notify
+        lock while the change counter row is still locked, serialising writers longer (bench/pg_bench.py
+        --writers: commits/s of 8 writers, docs/postgres.md). Listeners read the log by seq, so the
+        notification is only a wake-up: if it is lost (the connection drops between the commit and
+        here), ``follow``'s safety poll reads the change within SAFETY_POLL_S; nothing is lost."""
+        try:
+            await conn.execute("SELECT pg_notify($1, $2)", self.channel, str(seq))
+        except (*LOST, asyncpg.PostgresError) as exc:
+            log.warning("change notification after commit failed (%r): listeners catch up by polling", exc)
 
     async def _begin(self, pool: Any) -> tuple[Any, Any]:
         """A pooled connection in a new transaction. Nothing is done yet, so a connection the server
