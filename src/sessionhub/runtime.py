@@ -19,6 +19,7 @@ from sessionhub.coap.transport import CoapServer
 from sessionhub.config import Settings, coap_station
 from sessionhub.live import ChangeHub
 from sessionhub.live.revocation import Revocations
+from sessionhub.live.stats import LiveStats, live_stats
 from sessionhub.service.access import AccessService
 from sessionhub.service.events import EventsService
 from sessionhub.service.paging import PagingService
@@ -92,6 +93,10 @@ class Runtime:
             self.coap_servers.remove(coap)
             return
         self.hub.watch(coap.on_change)
+
+    async def live_stats(self) -> LiveStats:
+        """The live side's counters (open subscriptions, change-feed lag, resets, revocations)."""
+        return await live_stats(self.hub, self.replay, self.revocations, await self.store.last_seq())
 
     async def stop(self) -> None:
         self.hub.close_all()  # end streams and long-polls first

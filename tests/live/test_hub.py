@@ -70,3 +70,17 @@ async def test_close_keys_ends_only_the_subscriptions_of_those_keys(runtime: Run
     b.close()
     assert hub.key_ids == set() and hub.subscriber_count == 1
     anonymous.close()
+
+
+async def test_live_stats_count_subscriptions_lag_and_resets(runtime: Runtime) -> None:
+    hub = runtime.hub
+    sub = hub.subscribe(1, ["parking/session/5"], key_id=3)
+    await _append(runtime, 1, "parking/session/5", "parking/session/6")  # committed, not yet published
+    stats = await runtime.live_stats()
+    assert (stats.subscriptions, stats.feed_lag, stats.revoked_closed) == (1, 2, 0)
+    assert stats.resets == {"retention": 0, "ahead": 0, "behind": 0}
+    await hub.catch_up()
+    stats = await runtime.live_stats()
+    assert stats.feed_lag == 0 and stats.published_seq == hub.last_seq
+    sub.close()
+    assert (await runtime.live_stats()).subscriptions == 0

@@ -66,6 +66,8 @@ class Step:
 
 
 GONE = Step(b"{}", lambda doc: doc, "deleted", gone=True)
+MISS = Step(b"", lambda doc: doc)
+"""``Memo.cached``'s answer for a change not computed yet."""
 
 
 class Feed(Protocol):
@@ -97,6 +99,10 @@ class Memo:
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._steps: dict[tuple[str, str, int], Step | None] = {}
+
+    def cached(self, feed: Feed, change: Change) -> Step | None:
+        """The step if already computed (None included), else ``MISS`` (no coroutine on the hot path)."""
+        return self._steps.get((feed.kind, feed.topic, change.seq), MISS)
 
     async def step(self, feed: Feed, change: Change) -> Step | None:
         key = (feed.kind, feed.topic, change.seq)
@@ -176,7 +182,7 @@ class EventStream:
         return cursor, doc
 
     async def _run(self, sub: Subscription, send: Send) -> None:
-        feed, patch, replay = self.feed, self.patch, self.replay
+        feed, patch, replay, memo = self.feed, self.patch, self.replay, self.memo
         await self._write(send, b"retry: 1000\n\n")
         doc: Any = None
         backlog, gap = False, None
@@ -203,15 +209,17 @@ class EventStream:
             else:
                 changes = [c for c in sub.take() if c.seq > cursor]
             for change in changes:
-                step = await self.memo.step(feed, change)
+                step = memo.cached(feed, change)
+                if step is MISS:
+                    step = await memo.step(feed, change)
                 cursor = change.seq
                 if step is None:
                     continue
                 if step.gone:
                     await self._write(send, frame(step.data, cursor, step.event))
                     return
-                if not patch:
-                    await self._write(send, step.wire or frame(step.data, cursor, step.event))
+                if not patch:  # the hot path of a fan-out: one shared frame, one send
+                    await send({"type": "http.response.body", "body": step.wire, "more_body": True})
                     continue
                 new = step.merge(doc)
                 ops = self._diff(doc, new)
