@@ -142,10 +142,14 @@ def test_sigterm_ends_open_streams_and_the_server_promptly(tmp_path: Path) -> No
 def test_streamrank_prints_the_block_against_a_running_server(coord: tuple[Coord, int]) -> None:
     c, loc = coord
     s = c.ok("POST", f"/{loc}/session", {"user_id": USER})
-    threading.Timer(1.6, lambda: c.ok("PUT", f"/{loc}/session/{s['id']}/end")).start()
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "sessionhub", "streamrank", c.url(f"/{loc}/session/{s['id']}"), "--seconds", "3",
-         "--interval", "0.25"], capture_output=True, text=True, timeout=60)
+         "--interval", "0.25"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.read(1)  # the progress bar's first output: the run has begun (however slow the start)
+    threading.Timer(1.2, lambda: c.ok("PUT", f"/{loc}/session/{s['id']}/end")).start()
+    stdout, stderr = proc.communicate(timeout=60)
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, first + stderr)
     assert out.returncode == 0, out.stderr
     block = yaml.safe_load(out.stdout)["x-streamrank"]
     assert list(block) == [

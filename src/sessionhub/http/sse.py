@@ -5,8 +5,8 @@ Wire format (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 - every event that reflects a change carries ``id: <seq>`` of that change; a client that reconnects
   with ``Last-Event-ID: <seq>`` (browsers send it by themselves) gets every later change exactly
   once, read back from the store's change log, then follows live;
-- a comment line (``: hb``) after ``HEARTBEAT_S`` to twice that of silence keeps proxies and NATs open
-  and lets either side notice a dead peer (one process-wide timer, ``live.hub.Heartbeat``);
+- a comment line (``: hb``) at most every ``HEARTBEAT_S`` and at least every twice that of silence
+  keeps proxies and NATs open and lets either side notice a dead peer (one process-wide timer, ``live.hub.Heartbeat``);
 - ``retry: 1000`` at the start asks browsers to reconnect after one second.
 
 Plain mode sends each change's document as it is. Patch mode (``?patch=1``) sends ``event: data``
@@ -208,6 +208,7 @@ class EventStream:
                 continue
             else:
                 changes = [c for c in sub.take() if c.seq > cursor]
+            out: list[bytes] = []  # the frames of this wake-up, sent at once: one write per wake-up
             for change in changes:
                 step = memo.cached(feed, change)
                 if step is MISS:
@@ -216,16 +217,20 @@ class EventStream:
                 if step is None:
                     continue
                 if step.gone:
-                    await self._write(send, frame(step.data, cursor, step.event))
+                    out.append(frame(step.data, cursor, step.event))
+                    await self._write(send, b"".join(out))
                     return
-                if not patch:  # the hot path of a fan-out: one shared frame, one send
-                    await send({"type": "http.response.body", "body": step.wire, "more_body": True})
+                if not patch:  # the hot path of a fan-out: the frame encoded once, shared by every stream
+                    out.append(step.wire)
                     continue
                 new = step.merge(doc)
                 ops = self._diff(doc, new)
                 doc = new
                 if ops != b"[]":
-                    await self._write(send, frame(ops, cursor, "patch"))
+                    out.append(frame(ops, cursor, "patch"))
+            if out:  # under a burst a slower stream wakes for several changes: still one write
+                await send({"type": "http.response.body", "body": out[0] if len(out) == 1 else b"".join(out),
+                            "more_body": True})
             if not backlog and not sub.ready:
                 await sub.wait(None)
             if sub.beat:

@@ -126,7 +126,7 @@ class EventsApi:
         key, token = await self.timing.stream_key(request), _token(request)
         await self.events.event(key, token)  # the GET's checks and errors, before the stream starts
         assert key is not None
-        return self.streams.follow(ResultsFeed(self.events, key, token), options(request))
+        return self.streams.follow(ResultsFeed(self.events, key, token), options(request), key)
 
     def list_app(self) -> ErrorBoundary:
         """``GET /v0/events`` itself (a mount takes only the paths below it), to route at that path."""

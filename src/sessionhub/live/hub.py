@@ -135,10 +135,10 @@ class Subscription:
 
 class Heartbeat:
     """One timer for many subscriptions: every ``interval`` seconds, each registered subscription
-    that got nothing since the previous tick is poked (``beat``), so a stream silent for between one
-    and two intervals sends a heartbeat. (A timer per wait cost every change a timer-heap push and
-    pop per subscriber: most of a fan-out's CPU at thousands of subscribers.) The ticking task runs
-    only while subscriptions are registered."""
+    that got nothing since the previous tick (or since it was registered) is poked (``beat``), so a
+    silent stream sends a heartbeat at least once every two intervals and at most once per interval.
+    (A timer per wait cost every change a timer-heap push and pop per subscriber: most of a fan-out's
+    CPU at thousands of subscribers.) The ticking task runs only while subscriptions are registered."""
 
     def __init__(self, interval: Callable[[], float]) -> None:
         self._interval = interval
@@ -146,6 +146,7 @@ class Heartbeat:
         self._task: asyncio.Task[None] | None = None
 
     def add(self, sub: Subscription) -> None:
+        sub.quiet = True  # its first event was not a push: the next tick may beat
         self._subs.add(sub)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._tick(), name="stream-heartbeat")
