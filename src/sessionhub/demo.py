@@ -1,6 +1,7 @@
 """The demo account ``make run`` seeds: a READ_WRITE key, a timing device with a session of
 passings, a parking location with a started session, a guest on pager 23 of the account's paging
-station, and the lines (curl, coap-client, a browser page, the CLI) that read them.
+station, and the lines (curl, coap-client, a browser page, the CLI, a one-time console sign-in link) that read
+them.
 Running it again issues a fresh key (revoking the previous demo key) and reuses the rest.
 ``serve --demo`` (what ``make run`` runs) seeds only once its sockets are bound, so a start that fails
 (a port taken by a running server) revokes nobody's key.
@@ -20,6 +21,7 @@ from sessionhub.core.paging import Fields
 from sessionhub.core.parking import user_for
 from sessionhub.core.timing import Passing
 from sessionhub.runtime import Runtime
+from sessionhub.web.auth import LINK_SECONDS, SECRET_NAME, make_link_token
 
 DEMO_ALIAS = "demo (make run)"
 DEMO_SERIAL = "DEMO-001"
@@ -60,7 +62,16 @@ async def seed(rt: Runtime, base_url: str, coap: str | None) -> str:
         "",
         "the sessionhub command on this database (keys, locations, migrate; --help lists all):",
         f"  {cli_line(rt.settings.db, 'keys', 'list')}",
+        "",
+        f"the console (this sign-in link works once, for {LINK_SECONDS // 60} minutes; later sign in with the key):",
+        f"  {await console_link(rt, base_url, key_text)}",
     ])
+
+
+async def console_link(rt: Runtime, base_url: str, key_text: str) -> str:
+    """A one-time sign-in link to the console for ``key_text`` (the key itself is not in it)."""
+    token = make_link_token(await rt.access.server_secret(SECRET_NAME), key_text)
+    return f"{base_url}/console/signin/link?t={token}"
 
 
 def cli_line(db: str, *args: str) -> str:

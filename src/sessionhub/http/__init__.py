@@ -22,6 +22,7 @@ from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi, json
 from sessionhub.http.timing import render_error as timing_render
 from sessionhub.http.timing_events import EventsApi
+from sessionhub.web import console, to_console
 
 if TYPE_CHECKING:
     from sessionhub.runtime import Runtime
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Mount("/v1/search/parking", app=SearchApi(parking).app()),
         Route("/live", live_page, methods=["GET"]),
         Route("/v1/paging/stream", paging_stream, methods=["GET"]),
+        Mount("/console", app=console(runtime)), Route("/", to_console, methods=["GET"]),
     ]
     dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render),
                 ("/v1/search/parking/", parking_render)]

@@ -44,7 +44,11 @@ class AccessService:
         """The live key for ``raw``, or None when it is absent, unknown or revoked."""
         if not raw:
             return None
-        digest = access.key_hash(raw)
+        return await self.authenticate_digest(access.key_hash(raw))
+
+    async def authenticate_digest(self, digest: str) -> Key | None:
+        """The live key whose stored hash is ``digest`` (the console's session cookie holds the hash,
+        never the raw key); None when unknown or revoked. Same cache as ``authenticate``."""
         try:
             return self._cache[digest]
         except KeyError:
@@ -54,6 +58,15 @@ class AccessService:
             self._cache.clear()
         self._cache[digest] = key
         return key
+
+    async def server_secret(self, name: str) -> str:
+        """The server secret ``name``: generated once, kept in the database, shared by every process
+        (the console signs its cookies and sign-in links with one)."""
+        stored = await self._store.reads.parking.secret(name)
+        if stored is None:
+            async with self._store.unit_of_work() as uow:
+                stored = await uow.parking.ensure_secret(name, self._ids.hex_token(32))
+        return stored
 
     async def create_key(
         self, account: str, access_type: str, unbind: bool = False, alias: str = "", *,

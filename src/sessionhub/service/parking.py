@@ -122,6 +122,15 @@ class ParkingService:
         account_id = await self._store.reads.accounts.account_id(account)
         return [] if account_id is None else await self._store.reads.parking.locations(account_id)
 
+    async def locations_of(self, key: Key | None) -> list[Location]:
+        """The key's account's locations, by id."""
+        key = authorize(key, Operation.READ)
+        return await self._store.reads.parking.locations(key.account_id)
+
+    async def location(self, key: Key | None, location_id: int) -> Location:
+        key = authorize(key, Operation.READ)
+        return await self._location(self._store.reads, key, location_id)
+
     async def location_by_name(self, key: Key | None, name: str) -> Location | None:
         key = authorize(key, Operation.READ)
         return await self._store.reads.parking.location_by_name(key.account_id, name)

@@ -1,0 +1,122 @@
+"""Parking pages: the locations with occupancy and rates; a location's board (pending, active and
+recent sessions with elapsed time and running cost) with its gate panel; one-click actions.
+
+Every action is one service call the Coord API makes too: a gate scan (``scan``), ending a
+session (``end_session``), issuing a ticket (``create_session`` with a barcode, for a walk-in
+user named by a fresh random external id). Running costs are ``core.parking.cost`` at render time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sessionhub.core import parking as core
+from sessionhub.core.access import Key
+from sessionhub.core.changes import parking_location_topic, parking_locations_prefix
+from sessionhub.core.errors import InvalidInput
+from sessionhub.core.parking import Event, Location, ParkingSession
+from sessionhub.service.parking import MAX_LIST
+from sessionhub.web.kit import PREFIX, Kit, done
+
+MAX_PAGES = 10
+"""A location's board reads at most MAX_PAGES x MAX_LIST sessions."""
+RECENT = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    session: ParkingSession
+    cost: int | None
+    """Billed (ended) or running (active) cost; None while pending."""
+
+
+@dataclass(frozen=True, slots=True)
+class Occupancy:
+    pending: list[Row]
+    active: list[Row]
+    recent: list[Row]
+    ended: int
+
+
+async def all_sessions(kit: Kit, key: Key, location_id: int) -> list[ParkingSession]:
+    out: list[ParkingSession] = []
+    after = None
+    for _ in range(MAX_PAGES):
+        got = await kit.parking.sessions_of_location(key, location_id, after, MAX_LIST)
+        out.extend(got)
+        if len(got) < MAX_LIST:
+            break
+        after = got[-1].id
+    return out
+
+
+async def occupancy(kit: Kit, key: Key, location: Location, now_ms: int) -> Occupancy:
+    pending, active, ended = [], [], []
+    for s in await all_sessions(kit, key, location.id):
+        if s.end_ms is not None:
+            ended.append(Row(s, s.cost))
+        elif s.start_ms is not None:
+            active.append(Row(s, core.cost(location, s.start_ms, now_ms)))
+        else:
+            pending.append(Row(s, None))
+    ended.sort(key=lambda r: r.session.end_ms or 0, reverse=True)
+    return Occupancy(pending, active, ended[:RECENT], len(ended))
+
+
+async def locations(kit: Kit, request: Request) -> Response:
+    who = await kit.gate.require(request)
+    now = kit.now_ms()
+    rows = [(loc, await occupancy(kit, who.key, loc, now)) for loc in await kit.parking.locations_of(who.key)]
+    return kit.page(request, who, "parking/locations.html", "parking/_locations.html",
+                    topics=(parking_locations_prefix(),), rows=rows)
+
+
+def _location_id(request: Request) -> int:
+    raw = request.path_params["location_id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidInput("a location id is a number", "location_id")
+    return int(raw)
+
+
+async def board(kit: Kit, request: Request) -> Response:
+    who = await kit.gate.require(request)
+    location = await kit.parking.location(who.key, _location_id(request))
+    occ = await occupancy(kit, who.key, location, kit.now_ms())
+    return kit.page(request, who, "parking/board.html", "parking/_board.html",
+                    topics=(parking_location_topic(location.id),), location=location, occ=occ)
+
+
+async def scan(kit: Kit, request: Request) -> Response:
+    who, fields = await kit.gate.form(request)
+    location_id = _location_id(request)
+    code = fields.get("barcode", "").strip()
+    if not code or len(code) > 64:
+        raise InvalidInput("scan or type a barcode", "barcode")
+    direction = fields.get("direction", "")
+    if direction not in ("entry", "exit"):
+        raise InvalidInput("direction must be entry or exit", "direction")
+    s = await kit.parking.scan(who.key, location_id, code, Event(direction))
+    said = f"Session {s.id}: {'in' if direction == 'entry' else 'out'}"
+    return done(request, f"{PREFIX}/parking/{location_id}", said)
+
+
+async def end(kit: Kit, request: Request) -> Response:
+    who, _ = await kit.gate.form(request)
+    location_id = _location_id(request)
+    raw = request.path_params["session_id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidInput("a session id is a number", "session_id")
+    s = await kit.parking.end_session(who.key, location_id, int(raw))
+    return done(request, f"{PREFIX}/parking/{location_id}", f"Session {s.id} ended")
+
+
+async def ticket(kit: Kit, request: Request) -> Response:
+    who, _ = await kit.gate.form(request)
+    location_id = _location_id(request)
+    user = core.user_for(who.key.account_id, "walk-in-" + secrets.token_hex(8))
+    s = await kit.parking.create_session(who.key, location_id, bearer=None, user_id=user, barcode=True)
+    return done(request, f"{PREFIX}/parking/{location_id}", f"Ticket {s.barcode} issued")
