@@ -17,7 +17,7 @@ HTTP ?= 127.0.0.1:8080
 # empty: serve's default CoAP address (127.0.0.1:5683, skipped with a warning when taken)
 COAP ?=
 
-.PHONY: run test check lint lock bench soak system-deps clean
+.PHONY: run demo test check lint lock bench soak system-deps clean
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ $(STAMP): pyproject.toml requirements/dev.txt | $(VENV)/bin/python
 ## account and print a key with lines that work as pasted
 run: $(RUN_STAMP)
 	$(BIN)/sessionhub serve --demo --db $(DB) --http $(HTTP) $(if $(COAP),--coap $(COAP))
+
+## demo: make run plus the simulators (a race, a garage, a host stand) driving the real APIs: the console moves
+demo: $(RUN_STAMP)
+	bash scripts/demo.sh $(BIN) $(DB) $(HTTP) $(COAP)
 
 ## system-deps: the real third-party clients and load tools the tests and benchmarks drive
 system-deps:

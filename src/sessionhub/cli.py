@@ -346,6 +346,20 @@ def cmd_streamrank(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import os
+
+    from sessionhub import simulate
+
+    which = simulate.SCENARIOS if args.scenario == "all" else (args.scenario,)
+    if args.rate <= 0 or args.duration <= 0:
+        raise ValueError("--rate and --duration must be positive")
+    plan = simulate.Plan(which, args.url.rstrip("/"), host_port(args.coap, "coap"),
+                         args.key or os.environ.get("SESSIONHUB_KEY") or None, args.location, args.rate,
+                         args.duration, args.seed)
+    return simulate.run(plan)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sessionhub", description="Live sessions at physical places.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -458,6 +472,19 @@ def parser() -> argparse.ArgumentParser:
     rank.add_argument("--header", action="append", metavar="'NAME: VALUE'",
                       help="a request header for both, e.g. 'api_key: KEY' (repeatable)")
     rank.set_defaults(run=cmd_streamrank)
+
+    sim = sub.add_parser("simulate", help="drive a running server through its real APIs (a race, a garage, a host "
+                         "stand)", description="Clients over real sockets, each in its dialect's wire format; "
+                         "deterministic with --seed. Progress on stderr, a summary on stdout.")
+    sim.add_argument("scenario", nargs="?", default="all", choices=["timing", "parking", "paging", "all"])
+    sim.add_argument("--url", default=f"http://{config.DEFAULT_HTTP}", help="the server's HTTP base URL")
+    sim.add_argument("--coap", default=config.DEFAULT_COAP, help="HOST:PORT of its CoAP paging dialect")
+    sim.add_argument("--key", help="a WRITE or READ_WRITE key (env SESSIONHUB_KEY) for timing and parking")
+    sim.add_argument("--location", type=int, default=1, help="the parking location id the cars use (default 1)")
+    sim.add_argument("--rate", type=float, default=5.0, help="events a second per scenario (default 5)")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    sim.add_argument("--seed", type=int, default=1, help="the same seed plays the same race, cars and parties")
+    sim.set_defaults(run=cmd_simulate)
     return p
 
 
