@@ -3,6 +3,8 @@ every page on live data, and the error table walking the whole tree."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -153,7 +155,7 @@ async def test_every_page_renders_live_data(browsers: Browser, keys: Keys, runti
     stand = (await c.get("/console/paging")).text
     assert "Okafor" in stand and "× 5" in stand
     devices = (await c.get("/console/timing")).text
-    assert "Finish" in devices and "U-1" in devices and "10K" in devices
+    assert "Finish" in devices and "U-1" in devices and "10K" in devices and "9 passings today" in devices
 
 
 async def test_actions_go_through_the_services(browsers: Browser, keys: Keys, runtime: Runtime) -> None:
@@ -247,3 +249,26 @@ def test_the_console_imports_no_other_adapter() -> None:
         for name in imports_of(path):
             assert not name.startswith(("sessionhub.http", "sessionhub.coap", "sessionhub.store",
                                         "sessionhub.cli")), f"{path.name} imports {name}"
+
+
+async def test_a_board_renders_one_sessions_row_for_a_live_update(browsers: Browser, keys: Keys,
+                                                                  runtime: Runtime) -> None:
+    rw = await runtime.access.authenticate(keys.rw)
+    loc = await runtime.parking.create_location("acme", "Lot", 400, "USD")
+    s = await runtime.parking.create_session(rw, loc, bearer=None, user_id=user_for(1, "r"), barcode=False)
+    rival = await runtime.access.authenticate(keys.rival)
+    rloc = await runtime.parking.create_location("rival", "R", 400, "USD")
+    rs = await runtime.parking.create_session(rival, rloc, bearer=None, user_id=user_for(2, "r"), barcode=False)
+    c = await browsers()
+    await sign_in(c, keys.rw)
+    row = await c.get(f"/console/parking/{loc}", params={"part": "row", "session": str(s.id)})
+    assert row.status_code == 200 and row.text.strip().startswith(f'<tr id="ps-{s.id}" data-list="active">')
+    assert "<html" not in row.text and "1.00 USD" in row.text
+    board = (await c.get(f"/console/parking/{loc}")).text
+    def untimed(html: str) -> str:  # the elapsed clock may tick between the two renders
+        return re.sub(r"<time [^>]*>[^<]*</time>", "", html)
+
+    assert untimed(row.text.strip()) in untimed(board)  # the same markup as on the full board
+    for params in ({"part": "row", "session": str(rs.id)}, {"part": "row", "session": "x"}):
+        r = await c.get(f"/console/parking/{loc}", params=params, headers={"x-console-fetch": "1"})
+        assert r.status_code in (400, 404)

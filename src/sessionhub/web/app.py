@@ -14,6 +14,7 @@ from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -104,9 +105,11 @@ class Console:
                 access = self._services[0]
                 secret = await access.server_secret(SECRET_NAME)
                 kit = Kit(*self._services, gate=Gate(access, secret), static_version=static_version())
-                app = Starlette(routes=routes(kit), middleware=[Middleware(
-                    SessionMiddleware, secret_key=secret, session_cookie=COOKIE, max_age=SESSION_SECONDS,
-                    path="/console", same_site="lax", https_only=self._https_only)])
+                app = Starlette(routes=routes(kit), middleware=[
+                    Middleware(GZipMiddleware, minimum_size=2048),  # a board of 1,000 rows: ~250 KB -> ~25 KB
+                    Middleware(SessionMiddleware, secret_key=secret, session_cookie=COOKIE,
+                               max_age=SESSION_SECONDS, path="/console", same_site="lax",
+                               https_only=self._https_only)])
                 self.kit, self._app = kit, app
             return self._app
 

@@ -28,4 +28,5 @@ CONSOLE_ERRORS: dict[type[SessionhubError], tuple[int, str]] = {
     E.IllegalTransition: (409, "Not possible right now"),
     E.MethodNotAllowed: (405, "Not here"),
     E.StoreUnavailable: (503, "The database is busy; try again"),
+    E.SchemaError: (503, "The database needs a migration"),
 }

@@ -3,8 +3,9 @@
 A console page is rendered on the server; what makes it live is this stream of the hub's
 changes of the topics the page shows (topics as in ``core.changes``, prefixes ending with ``/``),
 of the signed-in key's account only. Each event names the change (``id: <seq>``, ``event: change``,
-``data: {"topic", "seq"}``); the page's script then fetches the changed region again, rendered by
-the same template as the page (one rendering, never a second one in JavaScript). The dialect
+``data: {"topic", "seq"}``, plus ``"session"`` for a parking location's change); the page's script
+then fetches the changed region (or that session's row) again, rendered by the same template as the
+page (one rendering, never a second one in JavaScript). The dialect
 streams (``/v0/.../stream``, ``?patch=1``) take the key in the query string, which a console
 must not put in a URL, hence this stream: the cookie is its credential.
 
@@ -25,8 +26,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sessionhub.core.access import Key
+from sessionhub.core.changes import Change, parking_locations_prefix
 from sessionhub.core.errors import InvalidInput
 from sessionhub.live.hub import ChangeHub, Subscription
+from sessionhub.service import snapshots
 from sessionhub.service.access import AccessService
 
 log = logging.getLogger("sessionhub.web")
@@ -35,6 +38,7 @@ MAX_TOPICS = 8
 MAX_TOPIC = 200
 HEARTBEAT_S = 15.0
 TOPIC_ROOTS = ("timing/", "parking/", "paging/")
+_LOCATION = parking_locations_prefix()
 _encode = msgspec.json.Encoder().encode
 _HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -62,8 +66,20 @@ def parse_since(text: str | None) -> int | None:
     return int(raw)
 
 
-def _frame(seq: int, topic: str) -> bytes:
-    return b"id: %d\nevent: change\ndata: %s\n\n" % (seq, _encode({"topic": topic, "seq": seq}))
+def _frame(seq: int, topic: str, session: int | None = None) -> bytes:
+    doc: dict[str, object] = {"topic": topic, "seq": seq}
+    if session is not None:
+        doc["session"] = session
+    return b"id: %d\nevent: change\ndata: %s\n\n" % (seq, _encode(doc))
+
+
+def _change_frame(change: Change) -> bytes:
+    """A change's event; a parking location's change names its session, so a board can fetch that
+    one row instead of the whole board (a garage's board may hold thousands)."""
+    session = None
+    if change.topic.startswith(_LOCATION) and change.data is not None:
+        session = snapshots.read_parking(change.data).id
+    return _frame(change.seq, change.topic, session)
 
 
 class ChangeStream(Response):
@@ -104,7 +120,7 @@ class ChangeStream(Response):
                 sub.take()
                 await self._write(send, _frame(self.hub.last_seq, self.topics[0]))
             for change in sub.take():
-                await self._write(send, _frame(change.seq, change.topic))
+                await self._write(send, _change_frame(change))
             if not sub.ready and not await sub.wait(HEARTBEAT_S):
                 if await self.access.authenticate_digest(self.digest) is None:
                     return  # the key was revoked: the page's next request signs it out

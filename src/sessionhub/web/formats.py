@@ -19,6 +19,12 @@ def stamp(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000))
 
 
+def local_midnight_ms(ms: int) -> int:
+    """The start of the server's local day that holds ``ms`` ("today" on a race director's screen)."""
+    t = time.localtime(ms / 1000)
+    return int(time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1)) * 1000)
+
+
 def iso(ms: int | None) -> str:
     """UTC ISO 8601 with milliseconds, for ``<time datetime>`` and the CSV."""
     if ms is None:

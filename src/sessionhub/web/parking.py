@@ -20,6 +20,7 @@ from sessionhub.core.changes import parking_location_topic, parking_locations_pr
 from sessionhub.core.errors import InvalidInput
 from sessionhub.core.parking import Event, Location, ParkingSession
 from sessionhub.service.parking import MAX_LIST
+from sessionhub.web import formats
 from sessionhub.web.kit import PREFIX, Kit, done
 
 MAX_PAGES = 10
@@ -29,9 +30,22 @@ RECENT = 25
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """A session as a board row shows it, formatted once here (a board may hold thousands of rows)."""
+
     session: ParkingSession
     cost: int | None
     """Billed (ended) or running (active) cost; None while pending."""
+    cost_text: str = ""
+    since_ms: int = 0
+    """Entered (active) or issued (pending): where the row's clock ticks from."""
+    since_text: str = ""
+    elapsed_text: str = ""
+
+
+def _row(s: ParkingSession, cost: int | None, currency: str, now_ms: int) -> Row:
+    since = s.start_ms if s.start_ms is not None else s.created_ms
+    return Row(s, cost, formats.money(cost, s.currency or currency), since, formats.clock(since),
+               formats.duration(now_ms - since))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +70,16 @@ async def all_sessions(kit: Kit, key: Key, location_id: int) -> list[ParkingSess
 
 async def occupancy(kit: Kit, key: Key, location: Location, now_ms: int) -> Occupancy:
     pending, active, ended = [], [], []
+    currency = location.currency
     for s in await all_sessions(kit, key, location.id):
         if s.end_ms is not None:
-            ended.append(Row(s, s.cost))
+            ended.append(s)
         elif s.start_ms is not None:
-            active.append(Row(s, core.cost(location, s.start_ms, now_ms)))
+            active.append(_row(s, core.cost(location, s.start_ms, now_ms), currency, now_ms))
         else:
-            pending.append(Row(s, None))
-    ended.sort(key=lambda r: r.session.end_ms or 0, reverse=True)
-    return Occupancy(pending, active, ended[:RECENT], len(ended))
+            pending.append(_row(s, None, currency, now_ms))
+    ended.sort(key=lambda s: s.end_ms or 0, reverse=True)
+    return Occupancy(pending, active, [_row(s, s.cost, currency, now_ms) for s in ended[:RECENT]], len(ended))
 
 
 async def locations(kit: Kit, request: Request) -> Response:
@@ -75,16 +90,25 @@ async def locations(kit: Kit, request: Request) -> Response:
                     topics=(parking_locations_prefix(),), rows=rows)
 
 
-def _location_id(request: Request) -> int:
-    raw = request.path_params["location_id"]
+def _number(raw: str, name: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidInput("a location id is a number", "location_id")
+        raise InvalidInput(f"a {name.replace('_', ' ')} is a number", name)
     return int(raw)
+
+
+def _location_id(request: Request) -> int:
+    return _number(request.path_params["location_id"], "location_id")
 
 
 async def board(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request)
     location = await kit.parking.location(who.key, _location_id(request))
+    if request.query_params.get("part") == "row":  # one session's row, for a live board's update
+        s = await kit.parking.session(who.key, location.id, _number(request.query_params.get("session", ""),
+                                                                    "session"))
+        now = kit.now_ms()
+        running = core.cost(location, s.start_ms, now) if s.start_ms is not None and s.end_ms is None else s.cost
+        return kit.html("parking/_row.html", who=who, location=location, row=_row(s, running, location.currency, now))
     occ = await occupancy(kit, who.key, location, kit.now_ms())
     return kit.page(request, who, "parking/board.html", "parking/_board.html",
                     topics=(parking_location_topic(location.id),), location=location, occ=occ)
@@ -107,10 +131,7 @@ async def scan(kit: Kit, request: Request) -> Response:
 async def end(kit: Kit, request: Request) -> Response:
     who, _ = await kit.gate.form(request)
     location_id = _location_id(request)
-    raw = request.path_params["session_id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidInput("a session id is a number", "session_id")
-    s = await kit.parking.end_session(who.key, location_id, int(raw))
+    s = await kit.parking.end_session(who.key, location_id, _number(request.path_params["session_id"], "session_id"))
     return done(request, f"{PREFIX}/parking/{location_id}", f"Session {s.id} ended")
 
 

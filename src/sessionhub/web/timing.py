@@ -63,13 +63,17 @@ async def devices(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request)
     found, total, _, _ = await kit.timing.devices(who.key, 1, 100)
     sessions: dict[str, list[TimingSession]] = {}
+    today: dict[str, str] = {}
+    midnight = formats.local_midnight_ms(kit.now_ms())
     for d in found:
+        got = await kit.timing.passings_of_device(who.key, d.device.deviceid, midnight, None, 1)
+        today[d.device.deviceid] = f"{len(got):,}" + ("+" if len(got) >= PAGE_SIZE else "")
         try:
             sessions[d.device.deviceid] = (await kit.timing.sessions_of_device(who.key, d.device.deviceid))[:10]
         except SessionsNotFound:
             sessions[d.device.deviceid] = []
     return kit.page(request, who, "timing/devices.html", "timing/_devices.html", topics=(timing_devices_prefix(),),
-                    devices=found, total=total, sessions=sessions)
+                    devices=found, total=total, sessions=sessions, today=today)
 
 
 async def read_passings(kit: Kit, key: Key, token: str, pages: int | None) -> AsyncIterator[list[StoredPassing]]:

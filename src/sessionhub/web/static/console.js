@@ -3,7 +3,8 @@
 // - Live regions: every element with data-live is re-fetched (its data-src, ?part=live, rendered by
 //   the same server template as the page) when the console's change stream (/console/events, SSE)
 //   announces a change of one of the page's topics (body data-topics). One fetch per region at a
-//   time; changes that arrive meanwhile cause one more fetch, never a queue.
+//   time; changes that arrive meanwhile cause one more fetch, never a queue. A region with
+//   data-rows (a garage's board, maybe thousands of rows) fetches only the changed session's row.
 // - Clocks: <time class="tick" data-since=ms> shows the time elapsed, every second, on the
 //   server's clock (body data-now); waitlist rows with data-goal turn overdue when it passes.
 // - Forms with data-enhance post in the background (with their CSRF field, as without script)
@@ -70,35 +71,95 @@ function swap(region, html, seq) {
       if (focusKey(el) === key) { el.focus(); break; }
     }
   }
-  region.dataset.paintedSeq = seq;
-  body.dataset.paintedSeq = seq;
-  body.dataset.paintedAt = String(performance.timeOrigin + performance.now());
+  painted(region, seq);
   tick();
 }
 
-async function refresh(region) {
-  if (region.busy) { region.again = true; return; }
-  region.busy = true;
+// Updates of one region run one at a time: a whole refresh, or (a board with data-rows) one row per
+// changed session, coalesced per session; a row that cannot be placed falls back to a whole refresh.
+function schedule(region, session) {
+  if (session == null || !region.dataset.rows) region.full = true;
+  else (region.ids ||= new Set()).add(session);
+  if (!region.running) run(region);
+}
+
+async function get(url) {
+  const r = await fetch(url, { headers: { "x-console-fetch": "1" }, cache: "no-store" });
+  if (r.status === 401) {
+    location.assign(`${prefix}/signin?next=${encodeURIComponent(location.pathname)}`);
+    throw new Error("signed out");
+  }
+  return r;
+}
+
+async function whole(region, seq) {
+  const r = await get(region.dataset.src);
+  if (!r.ok) { flash(await r.text(), true); return; }
+  swap(region, await r.text(), seq);
+}
+
+function painted(region, seq) {
+  region.dataset.paintedSeq = seq;
+  body.dataset.paintedSeq = seq;
+  body.dataset.paintedAt = String(performance.timeOrigin + performance.now());
+}
+
+async function one(region, id, seq) {
+  const r = await get(region.dataset.rows + id);
+  if (!r.ok) return false;
+  const t = document.createElement("template");
+  t.innerHTML = (await r.text()).trim();
+  const row = t.content.querySelector("tr[data-list]");
+  const list = row && region.querySelector(`[data-list="${row.dataset.list}"] tbody`);
+  const old = region.querySelector(`#ps-${id}`);
+  if (!list) return false;  // its list was empty (no table yet): render the board whole
+  const was = old ? old.dataset.list : null;
+  const oldBody = old ? old.parentElement : null;
+  if (old) old.remove();
+  if (row.dataset.list === "recent") {
+    list.prepend(row);
+    const keep = Number(list.closest("[data-keep]")?.dataset.keep || 25);
+    while (list.rows.length > keep) list.lastElementChild.remove();
+  } else {  // by id, as the board lists them
+    const after = [...list.rows].find((tr) => Number(tr.id.slice(3)) > id);
+    list.insertBefore(row, after || null);
+  }
+  const count = (name) => region.querySelector(`[data-list="${name}"] tbody`)?.rows.length || 0;
+  const set = (name, v) => { const el = region.querySelector(`#${name}`); if (el) el.textContent = String(v); };
+  set("inside-count", count("active"));
+  set("pending-count", count("pending"));
+  if (row.dataset.list === "recent" && was !== "recent") {
+    const ended = region.querySelector("#ended-count");
+    if (ended) ended.textContent = String(Number(ended.textContent) + 1);
+  }
+  painted(region, seq);
+  tick();
+  return !(oldBody && oldBody.rows.length === 0);  // a list left empty: render it whole ("Nobody inside.")
+}
+
+async function run(region) {
+  region.running = true;
   try {
-    do {
-      region.again = false;
+    while (region.full || (region.ids && region.ids.size)) {
       const seq = lastSeq;
-      const r = await fetch(region.dataset.src, { headers: { "x-console-fetch": "1" }, cache: "no-store" });
-      if (r.status === 401) {
-        location.assign(`${prefix}/signin?next=${encodeURIComponent(location.pathname)}`);
-        return;
+      if (region.full) {
+        region.full = false;
+        if (region.ids) region.ids.clear();
+        await whole(region, seq);
+        continue;
       }
-      if (!r.ok) { flash(await r.text(), true); break; }
-      swap(region, await r.text(), seq);
-    } while (region.again);
+      const [id] = region.ids;
+      region.ids.delete(id);
+      if (!(await one(region, id, seq))) region.full = true;
+    }
   } catch (err) {
     setState("offline", false);
   } finally {
-    region.busy = false;
+    region.running = false;
   }
 }
 
-function refreshAll() { for (const region of regions) refresh(region); }
+function refreshAll() { for (const region of regions) schedule(region, null); }
 
 function listen() {
   const topics = (body.dataset.topics || "").split(" ").filter(Boolean);
@@ -115,7 +176,8 @@ function listen() {
   source.onerror = () => setState("reconnecting", false);
   source.addEventListener("change", (e) => {
     lastSeq = e.lastEventId || lastSeq;
-    refreshAll();
+    const change = JSON.parse(e.data);
+    for (const region of regions) schedule(region, change.session ?? null);
   });
 }
 
@@ -124,15 +186,17 @@ document.addEventListener("submit", async (e) => {
   if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-enhance")) return;
   e.preventDefault();
   const data = new URLSearchParams(new FormData(form, e.submitter));
-  const buttons = form.querySelectorAll("button");
+  // a row's button may name its own target (formaction); the forms it belongs to have no buttons
+  const action = e.submitter && e.submitter.hasAttribute("formaction") ? e.submitter.formAction : form.action;
+  const buttons = e.submitter && !form.contains(e.submitter) ? [e.submitter] : [...form.querySelectorAll("button")];
   buttons.forEach((b) => { b.disabled = true; });
   try {
-    const r = await fetch(form.action, { method: "POST", body: data, headers: { "x-console-fetch": "1" } });
+    const r = await fetch(action, { method: "POST", body: data, headers: { "x-console-fetch": "1" } });
     const text = await r.text();
     if (r.ok) {
       flash(text);
       if (form.hasAttribute("data-reset")) form.reset();
-      refreshAll();
+      if (!stateEl || !stateEl.classList.contains("ok")) refreshAll();  // else the change stream brings it
     } else {
       flash(text, true);
     }
