@@ -65,7 +65,10 @@ class Kit:
     def page(self, request: Request, who: Operator | None, template: str, part: str | None = None,
              **ctx: Any) -> HTMLResponse:
         """The full page ``template``, or only its live region ``part`` when the script asks ``?part=live``."""
-        ctx.update(who=who, now_ms=self.now_ms(), since=self.hub.last_seq, path=request.url.path)
+        # the seq published before the view read anything: a change after it may be missing from the
+        # page, so the change stream announces any change after it (never one the page shows already)
+        since = getattr(request.state, "since", self.hub.last_seq)
+        ctx.update(who=who, now_ms=self.now_ms(), since=since, path=request.url.path)
         if part is not None and request.query_params.get("part") == "live":
             return self.html(part, **ctx)
         return self.html(template, **ctx)
@@ -82,6 +85,7 @@ class Kit:
 
     def view(self, fn: View) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            request.state.since = self.hub.last_seq
             try:
                 return await fn(self, request)
             except SessionhubError as exc:
