@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_COAP = "127.0.0.1:5683"
@@ -110,6 +111,11 @@ class Settings:
     stream_max_behind: int = field(default=64, metadata=_option(metavar="CHANGES"))
     """Changes a stream's subscriber may fall behind (a client not reading) before it is coalesced:
     its pending changes are dropped and its next event is a reset with the latest state."""
+    metrics: bool = True
+    """Count requests and serve Prometheus ``/metrics`` (docs/operations.md)."""
+    cors_origin: tuple[str, ...] = field(default=(), metadata=_option(metavar="ORIGIN", default_help="none"))
+    """Let browser pages of ORIGIN (``scheme://host[:port]``, or ``*`` for any) call the HTTP dialects
+    (CORS; without one, no CORS header is sent)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -140,6 +146,19 @@ class Settings:
         for name in ("replay_retention", "stream_max_behind", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for origin in self.cors_origin:
+            check_origin(origin)
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` if it is ``*`` or ``scheme://host[:port]`` (no path), else ValueError naming the flag."""
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"--cors-origin must be * or an origin like https://screens.example:8443, got {origin!r}")
+    return origin.rstrip("/")
 
 
 def coap_station(text: str, default_account: str) -> tuple[str, int, str]:
