@@ -61,5 +61,11 @@ lock:
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench
 
+## soak: 10 minutes of realistic load with attackers and faults against a real server, per store (SQLite,
+## then PostgreSQL when one answers at SESSIONHUB_TEST_PG); prints what legitimate clients saw and checks that
+## nothing acknowledged was lost (SOAK_ARGS="--seconds 120 --streams 1000" for a shorter one)
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
