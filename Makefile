@@ -45,7 +45,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-## check: the fast inner loop: lint, then the tests that need no system package and start no server
+## check: the fast inner loop: lint, then the tests that drive no system package (marker `system`), slow ones left out
 check: lint
 	$(BIN)/pytest -q -m "not system and not slow"
 

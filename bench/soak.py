@@ -852,7 +852,11 @@ def main(argv: list[str] | None = None) -> int:
             if pg_url is None:
                 print("\n## soak: postgres skipped (no PostgreSQL at SESSIONHUB_TEST_PG)")
                 continue
-        result = run(cfg, pg_url=pg_url)
+        try:
+            result = run(cfg, pg_url=pg_url)
+        finally:
+            if pg_url is not None:
+                _drop_schema(pg_url)
         print("\n" + result.table(), flush=True)
         if result.audit.lost or result.audit.duplicated or result.audit.invented or result.legit_5xx:
             print("FAILED: acknowledged data lost or duplicated, or a 5xx to a legitimate client")
@@ -882,6 +886,23 @@ def _pg_schema() -> str | None:
         return None
     parts = urllib.parse.urlsplit(base)
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode([("search_path", schema)])))
+
+
+def _drop_schema(url: str) -> None:
+    import asyncpg
+
+    parts = urllib.parse.urlsplit(url)
+    schema = dict(urllib.parse.parse_qsl(parts.query))["search_path"]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(urllib.parse.urlunsplit(parts._replace(query="")), timeout=10)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+        asyncio.run(drop())
 
 
 if __name__ == "__main__":
