@@ -120,7 +120,8 @@ class Settings:
     demo: bool = False
     """Once the server is listening, seed the demo account and print a fresh key with lines that work against
     it (what ``make run`` does; the previous demo key is revoked only then)."""
-    jwt_secret: str | None = field(default=None, metadata=_option(secret=True, default_help="one kept in the database"))
+    jwt_secret: str | None = field(default=None, metadata=_option(
+        secret=True, default_help="the secret file's (--jwt-secret-file)"))
     """HS256 secret for parking user JWTs."""
     replay_retention: int = field(default=100_000, metadata=_option(metavar="CHANGES"))
     """Changes a stream can resume across (Last-Event-ID): a cursor older than the log's last
