@@ -61,6 +61,11 @@ TIMESTAMP = "2023-02-03T16:08:18.263Z"
 CLIENTS_PER_KEY = 20  # an app's key polls once a second per screen: a few screens share one
 
 
+def is_probe(data: bytes) -> bool:
+    """An empty confirmable message: the server checking that this address is really ours (RFC 7252 ping)."""
+    return len(data) == 4 and data[0] >> 4 & 3 == 0 and data[1] == 0
+
+
 @dataclass
 class Config:
     seconds: float = 600.0
@@ -492,6 +497,9 @@ class Soak:
     async def _coap_answer(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, token: int) -> int:
         for _ in range(1000):  # bounded: stale answers of earlier requests are skipped
             data = await loop.sock_recv(sock, 65536)
+            if is_probe(data):
+                sock.send(bytes((0x70, 0)) + data[2:4])  # the server verifying us: RST
+                continue
             if len(data) >= 8 and data[0] & 0x0F == 4 and struct.unpack("!I", data[4:8])[0] == token:
                 if data[0] >> 4 & 3 == 0:
                     sock.send(bytes((0x60, 0)) + data[2:4])
@@ -737,11 +745,14 @@ class Soak:
         try:
             msg = bytes((0x44, 2)) + struct.pack("!HI", 1, 1) + coapload.request_tail(
                 "v1/sessions", "", b'{"number": 23, "label": "Soak"}')
-            for _ in range(5):
+            for _ in range(20):  # bounded: the first datagram back may be the server's probe of this endpoint
                 sock.sendto(msg, ("127.0.0.1", self.served.coap))
                 with contextlib.suppress(TimeoutError):
                     data = sock.recv(65536)
-                    if data[1] >> 5 == 2 or data[1] == 0x80 + 9:  # 2.xx, or 4.09: already seated
+                    if is_probe(data):
+                        sock.sendto(bytes((0x70, 0)) + data[2:4], ("127.0.0.1", self.served.coap))
+                        data = sock.recv(65536)
+                    if len(data) >= 2 and data[1] >> 5 == 2 or data[1] == 0x80 + 9:  # 2.xx, or 4.09: already seated
                         return
             raise RuntimeError("setup: could not seat a guest on pager 23 over CoAP")
         finally:
