@@ -49,7 +49,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-## check: the fast inner loop: lint, then the tests that need no system package and start no server
+## check: the fast inner loop: lint, then the tests that drive no system package (marker `system`), slow ones left out
 check: lint
 	$(BIN)/pytest -q -m "not system and not slow"
 
@@ -64,6 +64,12 @@ lock:
 ## bench: the speed figures, each beside a reference measured in the same run
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench
+
+## soak: 10 minutes of realistic load with attackers and faults against a real server, per store (SQLite,
+## then PostgreSQL when one answers at SESSIONHUB_TEST_PG); prints what legitimate clients saw and checks that
+## nothing acknowledged was lost (SOAK_ARGS="--seconds 120 --streams 1000" for a shorter one)
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -52,21 +52,27 @@ def main(quick: bool = False) -> list[Figure]:
     db = f"sqlite:///{tmp / 'bench.db'}"
     cli(db, "migrate")
     key = cli(db, "keys", "create", "--account", "bench", "--access", "READ_WRITE")
-    port, raw_port = free_port(), free_port()
+    port, raw_port, bare_port = free_port(), free_port(), free_port()
     base, raw = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{raw_port}"
+    bare = f"http://127.0.0.1:{bare_port}"  # the same server without metrics (--no-metrics), same database
     figures: list[Figure] = []
-    with sessionhub(db, port, tmp / "server.log") as pid, raw_asgi(raw_port, tmp / "raw.log"):
+    with sessionhub(db, port, tmp / "server.log") as pid, raw_asgi(raw_port, tmp / "raw.log"), \
+            sessionhub(db, bare_port, tmp / "bare.log", "--no-metrics"):
         idle = rss_mb(pid)
         _, token = seed_timing(base, key)
         parking = seed_parking(base, db, key)
-        ours, park, ref = [], [], []
+        ours, park, ref, unmetered = [], [], [], []
         for _ in range(rounds):  # interleaved, so drift on a shared machine hits all alike
             ours.append(wrk(f"{base}/v0/sessions/{token}", seconds, headers=[f"api_key: {key}"]))
             park.append(wrk(f"{base}{parking}", seconds))
             ref.append(wrk(f"{raw}/", seconds))
+            unmetered.append(wrk(f"{bare}/v0/sessions/{token}", seconds, headers=[f"api_key: {key}"]))
         get, get_ref = statistics.median(ours), statistics.median(ref)
         figures.append(Figure("GET /v0/sessions/{token} (key checked)", get, "req/s", "raw ASGI, uvicorn", get_ref,
                               ">= 0.6x", get >= 0.6 * get_ref))
+        without = statistics.median(unmetered)
+        figures.append(Figure("the same GET, Prometheus metrics on (the default)", get, "req/s",
+                              "the same server with --no-metrics", without, ">= 0.95x", get >= 0.95 * without))
         get = statistics.median(park)
         figures.append(Figure("GET /v1/access/parking/{loc}/session/{id}?access_key=", get, "req/s",
                               "raw ASGI, uvicorn", get_ref, ">= 0.6x", get >= 0.6 * get_ref))

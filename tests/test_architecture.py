@@ -89,9 +89,10 @@ def test_lookup_walks_the_mro() -> None:
     assert lookup(HTTP_STATUS, Special("x")) == 500
 
 
-STORE_TYPES = ("sessionhub.store.repos", "sessionhub.store.accounts", "sessionhub.store.timing",
-               "sessionhub.store.parking", "sessionhub.store.paging", "sessionhub.store.db")
-"""What of the store the services may name: its repositories (the types they call), never a driver."""
+STORE_TYPES = tuple(f"sessionhub.store.{path.stem}" for path in sorted((PACKAGE / "store").glob("*.py"))
+                    if not path.stem.startswith(("sqlite", "postgres", "migrations", "__")))
+"""What of the store the services may name: its repositories (the types they call) and the seam they are
+written over, never a driver. Derived from the files, so a new repository module is checked at once."""
 
 
 def test_services_see_the_store_only_through_its_repositories() -> None:

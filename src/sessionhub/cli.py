@@ -40,7 +40,7 @@ from typing import TypeVar
 from sessionhub import __version__, config
 from sessionhub.config import Settings, host_port
 from sessionhub.core.errors import SessionhubError
-from sessionhub.runtime import Runtime, build
+from sessionhub.runtime import Runtime, build, private_files, with_jwt_secret
 from sessionhub.store import SchemaError
 
 T = TypeVar("T")
@@ -123,10 +123,13 @@ def raise_fd_limit() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from sessionhub.logs import configure
+
     settings = _serve_settings(args)
+    configure(settings.log_format)  # uvicorn's loggers propagate here (log_config=None in _serve_one)
+    settings = with_jwt_secret(settings)
     raise_fd_limit()  # every SSE subscriber holds a socket
     asyncio.run(build(settings).store.preflight())  # refuse an unmigrated shared database before binding
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.workers > 1:
         return _serve_workers(settings, _serve_one)
     return _serve_one(settings)
@@ -137,6 +140,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
     import uvicorn
 
     from sessionhub.http import create_app
+    from sessionhub.logs import AccessLog
 
     runtime = build(settings)
 
@@ -162,9 +166,12 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
                 asyncio.get_running_loop().call_soon_threadsafe(runtime.hub.close_all)
 
     host, port = host_port(settings.http, "http")
+    app = create_app(runtime)
     server = _Server(uvicorn.Config(
-        create_app(runtime), host=host, port=port, lifespan="on", access_log=False, log_level="info",
-        server_header=False,
+        app if settings.access_log == "off" else AccessLog(app, settings.access_log),
+        host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
+        server_header=False, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+        proxy_headers=bool(settings.forwarded_allow_ips), forwarded_allow_ips=list(settings.forwarded_allow_ips),
     ))
     server.run(sockets=None if sock is None else [sock])
     return 0 if server.started else 1
@@ -232,12 +239,14 @@ async def _print_demo(runtime: Runtime, settings: Settings) -> None:
         return f"[{host}]" if ":" in host else host
 
     host, port = host_port(settings.http, "http")
+    scheme = "https" if settings.tls_cert else "http"
     coap = None if runtime.coap is None else f"{url_host(runtime.coap.host)}:{runtime.coap.port}"
-    print(await seed(runtime, f"http://{url_host(host)}:{port}", coap), flush=True)
+    print(await seed(runtime, f"{scheme}://{url_host(host)}:{port}", coap), flush=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    private_files(settings.db)
     store = build(settings).store
     applied = asyncio.run(store.apply_migrations())
     print(f"applied migrations {applied}" if applied else "schema is up to date")

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_COAP = "127.0.0.1:5683"
@@ -99,10 +100,28 @@ class Settings:
     workers: int = field(default=1, metadata=_option(metavar="N"))
     """Server processes sharing the HTTP address (SO_REUSEPORT; PostgreSQL only: each process follows
     the shared change feed). CoAP, when on, is served by the first one."""
+    log_format: Literal["plain", "json"] = "plain"
+    """Log lines on stderr: plain for people, or json (one object a line: ts, level, logger, msg, exc)."""
+    access_log: Literal["off", "plain", "json"] = "off"
+    """One log line per HTTP request (client, method, path, query, status, bytes, ms); never a header, and the
+    values of key- and token-bearing query parameters are written as ***."""
+    tls_cert: str | None = field(default=None, metadata=_option(metavar="PEM"))
+    """Certificate file (PEM, chain included): serve HTTPS on --http (needs --tls-key)."""
+    tls_key: str | None = field(default=None, metadata=_option(metavar="PEM"))
+    """Private key file (PEM) of --tls-cert."""
+    forwarded_allow_ips: tuple[str, ...] = field(default=(), metadata=_option(
+        metavar="ADDR", default_help="none: no proxy is believed"))
+    """Proxy address or network (or *) whose X-Forwarded-For and X-Forwarded-Proto give the client's address
+    and scheme (what rate limits and logs see)."""
+    jwt_secret_file: str | None = field(default=None, metadata=_option(
+        metavar="PATH", default_help="DATABASE.jwt-secret beside an SQLite database"))
+    """File holding the HS256 secret of parking user JWTs (created 0600 with a random one when missing); the
+    database never holds it then, so a reader of the database alone cannot mint tokens."""
     demo: bool = False
     """Once the server is listening, seed the demo account and print a fresh key with lines that work against
     it (what ``make run`` does; the previous demo key is revoked only then)."""
-    jwt_secret: str | None = field(default=None, metadata=_option(secret=True, default_help="one kept in the database"))
+    jwt_secret: str | None = field(default=None, metadata=_option(
+        secret=True, default_help="the secret file's (--jwt-secret-file)"))
     """HS256 secret for parking user JWTs."""
     replay_retention: int = field(default=100_000, metadata=_option(metavar="CHANGES"))
     """Changes a stream can resume across (Last-Event-ID): a cursor older than the log's last
@@ -110,6 +129,11 @@ class Settings:
     stream_max_behind: int = field(default=64, metadata=_option(metavar="CHANGES"))
     """Changes a stream's subscriber may fall behind (a client not reading) before it is coalesced:
     its pending changes are dropped and its next event is a reset with the latest state."""
+    metrics: bool = True
+    """Count requests and serve Prometheus ``/metrics`` (docs/operations.md)."""
+    cors_origin: tuple[str, ...] = field(default=(), metadata=_option(metavar="ORIGIN", default_help="none"))
+    """Let browser pages of ORIGIN (``scheme://host[:port]``, or ``*`` for any) call the HTTP dialects
+    (CORS; without one, no CORS header is sent)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -130,6 +154,17 @@ class Settings:
         stations = [coap_station(text, self.station_account) for text in self.coap]
         if len({(host, port) for host, port, _ in stations if port}) < len([p for _, p, _ in stations if p]):
             raise ValueError("--coap: an address is given twice")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        for name, path in (("tls-cert", self.tls_cert), ("tls-key", self.tls_key)):
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"--{name}: no such file {path!r}")
+        for item in self.forwarded_allow_ips:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"--forwarded-allow-ips takes addresses, networks or *, got {item!r}") from None
         for cidr in self.coap_allow:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -140,6 +175,19 @@ class Settings:
         for name in ("replay_retention", "stream_max_behind", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for origin in self.cors_origin:
+            check_origin(origin)
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` if it is ``*`` or ``scheme://host[:port]`` (no path), else ValueError naming the flag."""
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"--cors-origin must be * or an origin like https://screens.example:8443, got {origin!r}")
+    return origin.rstrip("/")
 
 
 def coap_station(text: str, default_account: str) -> tuple[str, int, str]:

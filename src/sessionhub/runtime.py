@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sessionhub.coap.transport import CoapServer
 from sessionhub.config import Settings, coap_station
@@ -27,7 +30,7 @@ from sessionhub.service.parking import ParkingService
 from sessionhub.service.ports import ManagedStore
 from sessionhub.service.replay import ReplayService
 from sessionhub.service.timing import TimingService
-from sessionhub.store import open_store
+from sessionhub.store import open_store, sqlite_path
 
 log = logging.getLogger("sessionhub")
 
@@ -71,6 +74,7 @@ class Runtime:
     async def start(self, *, migrate: bool = True) -> None:
         """Open the store (bringing an embedded SQLite schema up to date; a PostgreSQL schema is only
         checked) and follow the change feed."""
+        private_files(self.settings.db)
         await self.store.start(migrate=migrate)
         await self.hub.start()
         self.hub.watch(self.access.on_change)
@@ -109,6 +113,50 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.store.stop()
+
+
+def private_files(db: str) -> None:
+    """An SQLite database and its -wal/-shm are the owner's alone (0600; SQLite gives the -wal and -shm
+    it creates the database file's mode): create the file 0600 (its directory 0700) before SQLite does,
+    and tighten files left wider by older versions. Other URLs: nothing to do."""
+    if not db.startswith("sqlite:///"):
+        return
+    path = sqlite_path(db)
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+
+
+def with_jwt_secret(settings: Settings) -> Settings:
+    """Settings whose ``jwt_secret`` is set from the secret file (``jwt_secret_file``, else
+    ``DATABASE.jwt-secret`` beside an SQLite database; created 0600 with a random secret when missing),
+    so that the database never holds it. PostgreSQL without either keeps the database's, with a warning."""
+    if settings.jwt_secret:
+        return settings
+    path = settings.jwt_secret_file
+    if path is None and settings.db.startswith("sqlite:///") and not sqlite_path(settings.db).startswith(
+            (":memory:", "file:")):
+        path = sqlite_path(settings.db) + ".jwt-secret"
+    if path is None:
+        log.warning("the JWT secret is kept in the database: set SESSIONHUB_JWT_SECRET (the same on every process) "
+                    "or --jwt-secret-file so that a reader of the database cannot mint user tokens")
+        return settings
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        secret = Path(path).read_text().strip()
+        if not secret:
+            raise ValueError(f"the JWT secret file {path!r} is empty") from None
+    else:
+        secret = secrets.token_hex(32)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+    return dataclasses.replace(settings, jwt_secret=secret)
 
 
 def build(settings: Settings) -> Runtime:

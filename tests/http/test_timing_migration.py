@@ -98,9 +98,15 @@ def test_imports_refuse_what_would_break_a_client(server: Server) -> None:
     assert "already binded" in cli_fails(server, "devices", "import", "--deviceid", DEVICEID, *device[:4],
                                          "--serial-number", "S-2")
     assert "already binded" in cli_fails(server, "devices", "import", "--deviceid", "B" * 64, *device)
+    elsewhere = cli_fails(server, "devices", "import", "--deviceid", DEVICEID, "--account", "other", "--model", "X",
+                          "--serial-number", "S-9")
+    assert "already binded elsewhere" in elsewhere and "Traceback" not in elsewhere
     for bad in ("sess-abc123", "A" * 63, "G" * 64):
         assert "64 hexadecimal" in cli_fails(server, "devices", "import", "--deviceid", bad, *device)
     # the imported key reaches the imported device; another account's key does not
     other = server.cli("keys", "create", "--account", "rival", "--access", "READ")
     assert curl(server, "GET", f"/v0/devices/{DEVICEID}", other)[0] == 404
     assert curl(server, "POST", "/v0/sessions", RUFUS_KEY, {"deviceid": DEVICEID})[0] == 201
+    server.cli("keys", "revoke", RUFUS_KEY)  # a revoked value stays revoked: importing it again is refused
+    refused = cli_fails(server, "keys", "import", RUFUS_KEY, "--account", "acme", "--access", "READ")
+    assert "already issued" in refused and "Traceback" not in refused

@@ -7,11 +7,15 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import ASGIApp
 
 from sessionhub.core.errors import SessionhubError, lookup
+from sessionhub.http.cors import with_cors
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, not_found
 from sessionhub.http.fastpath import FastLane
+from sessionhub.http.metrics import Exposition, Metrics
+from sessionhub.http.operations import Operations
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
@@ -34,7 +38,7 @@ def render_error(error: SessionhubError | None) -> Response:
     return json({"error": {"code": error.code, "message": error.message}}, lookup(HTTP_STATUS, error))
 
 
-def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
+def create_app(runtime: Runtime, *, lifespan: bool = True) -> ASGIApp:
     """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``."""
 
     @asynccontextmanager
@@ -45,13 +49,16 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         finally:
             await runtime.stop()
 
+    routes: list[BaseRoute] = []
+    metrics = Metrics(routes) if runtime.settings.metrics else None
     streams = Streams(runtime.hub, runtime.replay, runtime.timing, runtime.parking,
                       runtime.settings.stream_max_behind)
     paging_stream = PagingStreams(runtime.access, runtime.paging, streams).stream
-    timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams)
+    timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams,
+                       on_passings=metrics.passings if metrics else None)
     parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)
     events = EventsApi(timing, runtime.events, streams)
-    routes = [
+    routes += [
         Route("/v0/events", events.list_app(), methods=["GET"]),
         Mount("/v0/events", app=events.app()),
         Mount("/v0", app=timing.app()),
@@ -62,10 +69,15 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
         Route("/v1/paging/stream", paging_stream, methods=["GET"]),
         Mount("/console", app=console(runtime)), Route("/", to_console, methods=["GET"]),
     ]
+    routes += Operations(runtime.store, lambda: routes).routes()  # /openapi.json, /docs, /healthz, /readyz
+    if metrics is not None:
+        routes += Exposition(metrics, runtime).routes()  # /metrics
     dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render),
                 ("/v1/search/parking/", parking_render)]
     router = Router(routes, lifespan=run if lifespan else None, default=not_found(dialects, render_error))
     app = ErrorBoundary(router, render_error)
     lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),
                             ("/v1/paging/stream", paging_stream, render_error)])
-    return FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])
+    fast = FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])
+    served = with_cors(fast, runtime.settings.cors_origin)
+    return served if metrics is None else metrics.around(served)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import cast
 
@@ -33,6 +34,8 @@ from sessionhub.core.errors import InvalidInput
 from sessionhub.live.hub import ChangeHub, Subscription
 
 WAIT_MIN, WAIT_MAX = 1, 60
+CONDITIONAL = "__sessionhub_conditional__"
+"""Marks the GETs Conditional wraps (http/openapi.py documents their If-None-Match, ?wait= and 304)."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 CheckingHandler = Callable[[Request, bool], Awaitable[Response]]
@@ -130,6 +133,8 @@ class Conditional:
                 return response
             return await _long_poll(hub, request, full, key, topics, inm, wait)
 
+        functools.update_wrapper(conditional_get, handler)  # keeps the handler's @docs.op
+        setattr(conditional_get, CONDITIONAL, True)
         return conditional_get
 
 

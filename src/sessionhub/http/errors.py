@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionhub.core import errors as E
@@ -93,7 +94,22 @@ class ErrorBoundary:
             if started:  # a stream already sent its head: all we can do is end it
                 log.warning("error after the response started on %s: %r", scope.get("path"), exc)
                 return
-            await self.render(error)(scope, receive, send)
+            response = self.render(error)
+            if isinstance(error, MethodNotAllowed) and (allow := allowed(self.app, scope)):
+                response.headers["allow"] = allow
+            await response(scope, receive, send)
+
+
+def allowed(router: ASGIApp, scope: Scope) -> str:
+    """The ``Allow`` of a 405: the methods of every route of ``router`` whose path matches (Starlette's
+    own 405 names only the first such route's, though a path often has one route per method)."""
+    methods: set[str] = set()
+    for route in getattr(router, "routes", ()):
+        match, _ = route.matches({**scope, "method": "\0"})  # no method matches: each path match is PARTIAL
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m)))
 
 
 def not_found(dialects: Sequence[tuple[str, Render]], fallback: Render) -> ASGIApp:

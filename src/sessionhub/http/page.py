@@ -11,6 +11,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from sessionhub.http.openapi import HTML, Docs, Param
+
+docs = Docs("pages", [], None, description="Pages for people: the live view and the API reference.")
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sessionhub live</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -52,5 +56,7 @@ PAGE = """<!doctype html>
 """
 
 
+@docs.op("A page that shows one stream of this server live (browser EventSource)", "html", media=HTML, errors=(),
+         query=[Param("stream", {"type": "string"}, "the stream's path, keys in its query string")])
 async def live_page(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE, headers={"cache-control": "no-cache"})

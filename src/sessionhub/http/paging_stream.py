@@ -24,6 +24,7 @@ from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.changes import Change, paging_prefix
 from sessionhub.core.paging import GuestSession
 from sessionhub.core.paging_wire import session_dict
+from sessionhub.http.openapi import SSE, Docs, PlainError
 from sessionhub.http.sse import EventStream, Step
 from sessionhub.http.streams import Streams, options
 from sessionhub.service.access import AccessService
@@ -79,12 +80,19 @@ class PagingFeed:
         return None
 
 
+docs = Docs("paging", [{"ApiKeyHeader": []}, {"XApiKeyHeader": []}, {"AccessKeyQuery": []}, {"ApiKeyQuery": []}],
+            PlainError, description="The paging station's guest sessions for screens, over HTTP (the LRS dialect "
+            "itself is CoAP: docs/coap.md).")
+
+
 class PagingStreams:
     """The handler of ``GET /v1/paging/stream``."""
 
     def __init__(self, access: AccessService, paging: PagingService, streams: Streams) -> None:
         self.access, self.paging, self.streams = access, paging, streams
 
+    @docs.op("Follow the station's guest sessions (a READ key of the station's account)", "sse", media=SSE,
+             errors=(400, 401, 403))
     async def stream(self, request: Request) -> EventStream:
         headers, query = request.headers, request.query_params
         key = authorize(await self.access.authenticate(

@@ -26,6 +26,7 @@ from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
 from sessionhub.http.fastpath import FastHandler, header, query_param
+from sessionhub.http.openapi import SSE, Docs, Param, integer
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
@@ -38,6 +39,12 @@ MAX_BODY = 64 * 1024
 """Coord bodies are a few fields; anything bigger is refused with 413."""
 
 _ID = re.compile(r"[1-9][0-9]{0,18}")
+ID = integer(1, 2**63 - 1)
+docs = Docs("parking", [{"AccessKeyQuery": []}], wire.CoordError, {"location_id": ID, "session_id": ID, "id": ID},
+            "Coord Parking Access API, its gate and the Users API's create_jwt (docs/parking.md). The end user is "
+            "named by the body's (or query's) user_id or by a bearer JWT from POST /v1/users/create_jwt.")
+PAGING = (Param("after_id", integer(), "only sessions with a greater id (the last id of the previous page)"),
+          Param("limit", integer(1, MAX_LIST), f"sessions per page (at most {MAX_LIST})"))
 _encode = msgspec.json.Encoder().encode
 
 
@@ -109,6 +116,8 @@ class ParkingApi:
         await self.parking.check_bearer(key, bearer(request))
         return key
 
+    @docs.op("Retrieve a location's sessions (only the user's, with a user's JWT)", list[wire.Session],
+             query=PAGING, user=True)
     async def location_sessions(self, request: Request, check_only: bool = False) -> Response:
         found = await self.parking.sessions_of_location(
             await self.key(request), path_id(request, "location_id"), query_int(request, "after_id"),
@@ -116,6 +125,9 @@ class ParkingApi:
         )
         return _sessions(found)
 
+    @docs.op("Create a session for the user: started at once, or pending with a barcode for the gate",
+             wire.Session, body=wire.CreateSession, errors=(400, 401, 403, 404, 409), user=True,
+             description="409 when the user already has an active session. Without a user (user_id or JWT): 400.")
     async def create_session(self, request: Request) -> Response:
         got = decode(await body(request), wire.CreateSession)
         session = await self.parking.create_session(
@@ -124,16 +136,20 @@ class ParkingApi:
         )
         return json(wire.session_out(session))
 
+    @docs.op("Retrieve an existing session", wire.Session)
     async def session(self, request: Request) -> Response:
         location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
         payload = await self.parking.session_body(await self.key(request), location_id, session_id, _session_body)
         return Response(payload, media_type=JSON)
 
+    @docs.op("Follow a session: Server-Sent Events of its GET", "sse", media=SSE)
     async def session_stream(self, request: Request) -> EventStream:
         location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
         return await self.streams.parking_session(await self.key(request), location_id, session_id,
                                                   options(request))
 
+    @docs.op("Follow a location: its sessions (event: sessions), then each change (event: session)", "sse",
+             media=SSE)
     async def location_stream(self, request: Request) -> EventStream:
         return await self.streams.location(await self.key(request), path_id(request, "location_id"),
                                            options(request))
@@ -157,11 +173,15 @@ class ParkingApi:
         """The polled GETs the fast lane answers."""
         return [(r"/v1/access/parking/([1-9][0-9]{0,17})/session/([1-9][0-9]{0,17})", self.fast_session)]
 
+    @docs.op("End a started session and bill it", wire.Session, errors=(400, 401, 403, 404, 409),
+             description="409 for a session that is not started, already ended, or ended at the gate (barcode).")
     async def end_session(self, request: Request) -> Response:
         location_id, session_id = path_id(request, "location_id"), path_id(request, "session_id")
         session = await self.parking.end_session(await self.key(request), location_id, session_id)
         return json(wire.session_out(session))
 
+    @docs.op("Create a barcode (a pass) for the user, valid at every location or one", wire.BarcodeOut,
+             body=wire.CreateBarcode, user=True)
     async def create_barcode(self, request: Request) -> Response:
         got = decode(await body(request), wire.CreateBarcode)
         barcode = await self.parking.create_barcode(
@@ -170,6 +190,8 @@ class ParkingApi:
         )
         return json(wire.barcode_out(barcode))
 
+    @docs.op("Retrieve the user's sessions", list[wire.Session], user=True, query=(
+        Param("user_id", {"type": "string", "format": "uuid"}, "the user, when no bearer JWT names one"), *PAGING))
     async def user_sessions(self, request: Request) -> Response:
         found = await self.parking.sessions_of_user(
             await self.key(request), bearer=bearer(request), user_id=request.query_params.get("user_id") or None,
@@ -177,6 +199,8 @@ class ParkingApi:
         )
         return _sessions(found)
 
+    @docs.op("Test accounts: simulate the user's arrival now and departure duration_m later", wire.Session,
+             body=wire.SimulateRedemption, errors=(400, 401, 403, 404, 409))
     async def simulate_redemption(self, request: Request) -> Response:
         got = decode(await body(request), wire.SimulateRedemption)
         session = await self.parking.simulate_redemption(
@@ -184,6 +208,8 @@ class ParkingApi:
         )
         return json(wire.session_out(session))
 
+    @docs.op("The gate's scanner read a barcode: entry starts a session, exit ends and bills it", wire.Session,
+             body=wire.Scan, errors=(400, 401, 403, 404, 409))
     async def scan(self, request: Request) -> Response:
         got = decode(await body(request), wire.Scan)
         session = await self.parking.scan(
@@ -191,11 +217,16 @@ class ParkingApi:
         )
         return json(wire.session_out(session))
 
+    @docs.op("Create a user JWT (HS256, one hour) for the account's user external_uid", wire.Jwt,
+             body=wire.CreateJwtBody, body_required=True, errors=(400, 401, 403),
+             security=[{"AccessKeyQuery": [], "ServerToken": []}, {"AccessKeyQuery": []}])
     async def create_jwt(self, request: Request) -> Response:
         """Coord's production call; its bearer is the *server token*, not a user's (see the service)."""
         uid = wire.external_uid(decode(await body(request), wire.CreateJwt))
         return json({"jwt_token": await self.parking.create_jwt(await self.partner(request), uid, bearer(request))})
 
+    @docs.op("Test accounts: create a user JWT in the sandbox", wire.Jwt, body=wire.CreateJwtBody, body_required=True,
+             errors=(400, 401, 403))
     async def create_test_jwt(self, request: Request) -> Response:
         """Coord's sandbox call, the first one its docs send developers to."""
         uid = wire.external_uid(decode(await body(request), wire.CreateJwt))

@@ -18,11 +18,12 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from sessionhub.core.errors import InvalidInput
-from sessionhub.core.parking import parse_location_ids
+from sessionhub.core.parking import MAX_SIMULATED_MINUTES, parse_location_ids
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import query_int, query_time
 from sessionhub.http.errors import ErrorBoundary
-from sessionhub.http.parking import ParkingApi, json, path_id, render_error
+from sessionhub.http.openapi import DATE_TIME, Param, integer
+from sessionhub.http.parking import ParkingApi, docs, json, path_id, render_error
 
 MAX_RADIUS_KM = 100.0
 """A search wider than this is refused: a partner app looks around a place, not a country."""
@@ -53,10 +54,21 @@ def _check_area(request: Request) -> None:
         raise InvalidInput("radius_km needs latitude and longitude", "radius_km")
 
 
+IDS = r"^\s*$|^\s*[1-9][0-9]{0,17}\s*(,\s*[1-9][0-9]{0,17}\s*)*$"
+"""``location_ids`` as parse_location_ids reads it (blank: no filter; at most MAX_SEARCH_IDS ids, unsaid)."""
+STAY = (Param("duration_m", integer(0, MAX_SIMULATED_MINUTES), "minutes of the stay to price (adds `cost`)"),
+        Param("parking_start_time", DATE_TIME, "when the stay starts (checked; rates do not vary by time yet)"))
+
+
 class SearchApi:
     def __init__(self, parking: ParkingApi) -> None:
         self.parking = parking
 
+    @docs.op("Search the account's parking locations", list[wire.ParkingLocation], errors=(400, 401, 403), query=(
+        Param("latitude", {"type": "number", "minimum": -90, "maximum": 90}, "with longitude (not narrowing yet)"),
+        Param("longitude", {"type": "number", "minimum": -180, "maximum": 180}, "with latitude"),
+        Param("radius_km", {"type": "number", "minimum": 0, "maximum": MAX_RADIUS_KM}, "needs latitude, longitude"),
+        *STAY, Param("location_ids", {"type": "string", "pattern": IDS}, "only these comma-separated location ids")))
     async def locations(self, request: Request) -> Response:
         _check_area(request)
         query_time(request, "parking_start_time")
@@ -66,6 +78,7 @@ class SearchApi:
         )
         return json([wire.location_out(loc, cost) for loc, cost in found])
 
+    @docs.op("One parking location of the account", wire.ParkingLocation, query=STAY)
     async def location(self, request: Request) -> Response:
         query_time(request, "parking_start_time")
         loc, cost = await self.parking.parking.search_one(

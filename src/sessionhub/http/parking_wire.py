@@ -80,11 +80,20 @@ class SimulateRedemption(msgspec.Struct, forbid_unknown_fields=True):
     duration_m: Annotated[int, Meta(ge=0, le=MAX_SIMULATED_MINUTES)]
 
 
+Uid = Annotated[str, Meta(max_length=256, extra_json_schema={"pattern": r"\S"})]  # non-blank: the handler checks
+
+
 class CreateJwt(msgspec.Struct, forbid_unknown_fields=True):
     """Coord's Users API body: ``external_uid`` names the user; ``email`` stands in when it is absent."""
 
-    external_uid: Annotated[str, Meta(max_length=256)] | None = None
-    email: Annotated[str, Meta(max_length=256)] | None = None
+    external_uid: Uid | None = None
+    email: Uid | None = None
+
+
+CreateJwtBody = Annotated[CreateJwt, Meta(extra_json_schema={"anyOf": [
+    {"required": ["external_uid"], "properties": {"external_uid": {"type": "string"}}},
+    {"required": ["email"], "properties": {"email": {"type": "string"}}}]})]
+"""CreateJwt as documented: one of the two names the user (the handler answers 400 without either)."""
 
 
 def external_uid(body: CreateJwt) -> str:
@@ -191,3 +200,43 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.SchemaError: _coord,
 }
 """The body of every class of the core's error tree, as the Coord dialect answers it (a test walks the tree)."""
+
+
+# Response bodies, as structs: the OpenAPI document's schemas (http/openapi.py). The renderers above
+# build the same shapes as dicts; tests/http/test_openapi.py holds each renderer to its struct.
+
+class BillingInfo(msgspec.Struct):
+    cost: Money
+
+
+class RedemptionInfo(msgspec.Struct):
+    barcode: Annotated[str, Meta(description="what the gate's scanner reads to start and end the session")]
+
+
+class Session(msgspec.Struct):
+    """A parking session; a field without a value is left out, never null."""
+
+    id: int
+    user_id: str
+    location_id: int
+    start_time: str | msgspec.UnsetType = msgspec.UNSET
+    end_time: str | msgspec.UnsetType = msgspec.UNSET
+    billing_info: BillingInfo | msgspec.UnsetType = msgspec.UNSET
+    redemption_info: RedemptionInfo | msgspec.UnsetType = msgspec.UNSET
+
+
+class BarcodeOut(msgspec.Struct):
+    barcode: str
+    user_id: str
+    location_id: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class Jwt(msgspec.Struct):
+    jwt_token: str
+
+
+class CoordError(msgspec.Struct):
+    """Coord's ``Error {code, message}``; ``code`` is the core's stable error code."""
+
+    code: str
+    message: str

@@ -7,6 +7,7 @@ its alternate ``x-api-key``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -19,12 +20,13 @@ from sessionhub.core.access import Key
 from sessionhub.core.changes import device_topic, timing_devices_prefix, timing_session_topic
 from sessionhub.core.clock import iso_ms
 from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
-from sessionhub.core.timing import TimingSession, parse_id
+from sessionhub.core.timing import MAX_PAGE, TimingSession, parse_id
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
 from sessionhub.http.fastpath import FastHandler, header
+from sessionhub.http.openapi import DATE_TIME, SSE, Docs, Param, integer
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
@@ -34,6 +36,15 @@ from sessionhub.service.timing import TimingService
 
 JSON = "application/json"
 _encode = msgspec.json.Encoder().encode
+
+
+HEX64 = {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$", "description": "64 hexadecimal characters"}
+docs = Docs("timing", [{"ApiKeyHeader": []}, {"XApiKeyHeader": []}], wire.RufusError,
+            {"deviceid": HEX64, "token": HEX64},
+            "RUFUS Cloud public API v0: devices, their sessions and the passings in them (docs/timing.md).")
+PAGE = Param("page", integer(1, MAX_PAGE), "1-based page of at most 5000 passings")
+WINDOW = (Param("from", DATE_TIME, "earliest passing time (ISO-8601)"),
+          Param("to", DATE_TIME, "latest passing time (ISO-8601)"))
 
 
 def json(body: dict[str, Any], status: int = 200) -> Response:
@@ -69,8 +80,11 @@ def _session(request: Request) -> list[str]:
 
 
 class TimingApi:
-    def __init__(self, access: AccessService, timing: TimingService, hub: ChangeHub, streams: Streams) -> None:
+    def __init__(self, access: AccessService, timing: TimingService, hub: ChangeHub, streams: Streams, *,
+                 on_passings: Callable[[int, int], None] | None = None) -> None:
+        """``on_passings(inserted, duplicates)``: told of each batch stored (the metrics count them)."""
         self.access, self.timing, self.hub, self.streams = access, timing, hub, streams
+        self.on_passings = on_passings
 
     async def key(self, request: Request) -> Key | None:
         headers = request.headers
@@ -78,6 +92,8 @@ class TimingApi:
 
     # devices ----------------------------------------------------------------------------------
 
+    @docs.op("Bind a device", wire.DeviceEcho, status=201, body=wire.BindDevice, errors=(400, 401, 403, 409),
+             description="409 (with the existing deviceid) when the account already has this serial_number.")
     async def bind_device(self, request: Request) -> Response:
         body = decode(await read_body(request), wire.BindDevice)
         deviceid = await self.timing.bind_device(
@@ -86,11 +102,14 @@ class TimingApi:
         )
         return json({"description": "Device binded succesfully", "deviceid": deviceid}, 201)
 
+    @docs.op("Unbind a device, deleting its sessions and passings (a key with the unbind flag)", wire.DeviceEcho)
     async def unbind_device(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         await self.timing.unbind_device(await self.key(request), deviceid)
         return json({"description": "Device unbinded succesfully", "deviceid": deviceid})
 
+    @docs.op("Report a device's telemetry (an older report than stored is refused)", wire.TelemetryRecorded,
+             status=201, body=wire.TelemetryIn, body_required=True, errors=(400, 401, 403, 404, 409))
     async def report_telemetry(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         body = decode(await read_body(request, wire.MAX_TELEMETRY_BODY), wire.TelemetryIn)
@@ -98,11 +117,15 @@ class TimingApi:
         return json(msgspec.to_builtins(wire.TelemetryRecorded(
             "Telemetry inserted succesfully", deviceid, iso_ms(done.at_ms or 0))), 201)
 
+    @docs.op("Device information", wire.DeviceInfo)
     async def device(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         stats = await self.timing.device(await self.key(request), deviceid)
         return json({"description": "Success", "result": wire.device_detail(stats)})
 
+    @docs.op("List the account's devices", wire.DeviceList, errors=(400, 401, 403), query=(
+        Param("page", integer(1, MAX_PAGE), "1-based page"),
+        Param("limit", integer(1, 5000), "devices per page (default 5000)")))
     async def devices(self, request: Request) -> Response:
         page, limit = query_int(request, "page", 1), query_int(request, "limit", 1, 5000)
         found, total, page, limit = await self.timing.devices(await self.key(request), page, limit)
@@ -113,27 +136,33 @@ class TimingApi:
 
     # sessions ---------------------------------------------------------------------------------
 
+    @docs.op("Create a session on a device (closing its other active session)", wire.SessionEcho, status=201,
+             body=wire.OpenSession)
     async def open_session(self, request: Request) -> Response:
         body = decode(await read_body(request), wire.OpenSession)
         token = await self.timing.open_session(await self.key(request), hex_id(body.deviceid, "deviceid"),
                                                body.alias)
         return json({"description": "Session inserted succesfully", "token_session": token}, 201)
 
+    @docs.op("Close a session", wire.SessionEcho)
     async def close_session(self, request: Request) -> Response:
         token = hex_id(request.path_params["token"], "token_session")
         await self.timing.close_session(await self.key(request), token)
         return json({"description": "Session closed succesfully", "token_session": token})
 
+    @docs.op("Session information", wire.SessionInfo)
     async def session(self, request: Request) -> Response:
         token = hex_id(request.path_params["token"], "token_session")
         body = await self.timing.session_body(await self.key(request), token, _session_body)
         return Response(body, media_type=JSON)
 
+    @docs.op("A device's sessions, newest first", wire.SessionList)
     async def sessions_of_device(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         sessions = await self.timing.sessions_of_device(await self.key(request), deviceid)
         return json({"description": "Success", "result": [wire.session_summary(s) for s in sessions]})
 
+    @docs.op("A device's active session", wire.SessionInfo)
     async def active_session(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         session = await self.timing.active_session(await self.key(request), deviceid)
@@ -141,13 +170,19 @@ class TimingApi:
 
     # passings ---------------------------------------------------------------------------------
 
+    @docs.op("Insert a batch of passings into an active session (repeats are counted, not stored)",
+             wire.PassingsInserted, status=201, body=wire.RecordPassings)
     async def record_passings(self, request: Request) -> Response:
         body = decode(await read_body(request), wire.RecordPassings)
         token = hex_id(body.token_session, "token_session")
         done = await self.timing.record_passings(await self.key(request), token, wire.to_passings(body))
+        if self.on_passings is not None:
+            self.on_passings(done.inserted, done.duplicates)
         return json({"description": "Passings inserted succesfully", "token_session": token,
                      "inserted_count": done.inserted, "duplicate_count": done.duplicates}, 201)
 
+    @docs.op("A session's passings by num_passing range", wire.PassingList, query=(
+        Param("first", integer(), "lowest num_passing"), Param("last", integer(), "highest num_passing"), PAGE))
     async def passings_of_session(self, request: Request, check_only: bool = False) -> Response:
         token = hex_id(request.path_params["token"], "token_session")
         found = await self.timing.passings_of_session(
@@ -156,6 +191,7 @@ class TimingApi:
         )
         return json({"description": "Success", "result": [wire.passing_out(p) for p in found]})
 
+    @docs.op("A device's passings by time window, across its sessions", wire.PassingList, query=(*WINDOW, PAGE))
     async def passings_of_device(self, request: Request, check_only: bool = False) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         found = await self.timing.passings_of_device(
@@ -164,6 +200,9 @@ class TimingApi:
         )
         return json({"description": "Success", "result": [wire.passing_out(p) for p in found]})
 
+    @docs.op("A device's passings after a cursor (continuous querying)", wire.Device2, query=(
+        *WINDOW, Param("token_session", HEX64, "the previous answer's session_used"),
+        Param("last", integer(), "the highest num_passing seen in it"), PAGE))
     async def resume_device(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         token = request.query_params.get("token_session") or None
@@ -187,14 +226,19 @@ class TimingApi:
         return await self.access.authenticate(required_key(
             headers.get("api_key") or headers.get("x-api-key") or request.query_params.get("api_key")))
 
+    @docs.op("Follow a device: Server-Sent Events of its GET (telemetry included)", "sse", media=SSE)
     async def device_stream(self, request: Request) -> EventStream:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         return await self.streams.device(await self.stream_key(request), deviceid, options(request))
 
+    @docs.op("Follow a session: Server-Sent Events of its GET plus each batch of passings", "sse", media=SSE)
     async def session_stream(self, request: Request) -> EventStream:
         token = hex_id(request.path_params["token"], "token_session")
         return await self.streams.timing_session(await self.stream_key(request), token, options(request))
 
+    @docs.op("Follow device2 live: each batch the device stores and each session it opens", "sse", media=SSE,
+             query=(Param("token_session", HEX64, "start after this session's passings"),
+                    Param("last", integer(), "and after this num_passing")))
     async def device2_stream(self, request: Request) -> EventStream:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         token = request.query_params.get("token_session") or None

@@ -19,33 +19,46 @@ from sessionhub.core import errors as E
 from sessionhub.core.clock import iso_ms, to_ms
 from sessionhub.core.errors import InvalidInput
 from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, Telemetry, TimingSession
+from sessionhub.http.openapi import DATE_TIME
 
 MAX_TELEMETRY_BODY = 16 * 1024
 """A telemetry report is a few fields: a bigger body is refused (413) before it is read whole."""
 
 Text = Annotated[str, Meta(max_length=256)]
 ShortText = Annotated[str, Meta(max_length=64)]
+# What the handlers check beyond the struct (a non-blank name, a 64-hex id), said in the schema only
+# (http/openapi.py): the handler's own check keeps its message.
+Name = Annotated[str, Meta(max_length=256, extra_json_schema={"pattern": r"\S"})]
+HexId = Annotated[str, Meta(max_length=256, extra_json_schema={"pattern": "^[0-9A-Fa-f]{64}$"})]
+
+# Coordinates travel as decimal strings (legacy) or numbers (new spec); ``_coordinate`` checks them.
+Latitude = (Annotated[str, Meta(max_length=32, extra_json_schema={
+    "pattern": r"^[+-]?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)$"})]
+    | Annotated[float, Meta(extra_json_schema={"minimum": -90, "maximum": 90})])
+Longitude = (Annotated[str, Meta(max_length=32, extra_json_schema={
+    "pattern": r"^[+-]?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)$"})]
+    | Annotated[float, Meta(extra_json_schema={"minimum": -180, "maximum": 180})])
 
 
 class BindDevice(msgspec.Struct, forbid_unknown_fields=True):
-    model: Text
-    serial_number: Text
+    model: Name
+    serial_number: Name
     type: Text | None = None
     alias: Text | None = None
     firmware: Text | None = None
 
 
 class OpenSession(msgspec.Struct, forbid_unknown_fields=True):
-    deviceid: Text
+    deviceid: HexId
     alias: Text | None = None
 
 
 class PassingIn(msgspec.Struct, forbid_unknown_fields=True):
     bib: ShortText
     num_passing: Annotated[int, Meta(ge=0, le=2**53)]
-    timestamp: datetime
-    latitude: Annotated[str, Meta(max_length=32)] | float | None = None
-    longitude: Annotated[str, Meta(max_length=32)] | float | None = None
+    timestamp: Annotated[datetime, Meta(extra_json_schema=DATE_TIME)]
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     status: ShortText | None = None
     participant_id: ShortText | None = None
     chip: ShortText | None = None
@@ -56,13 +69,13 @@ class PassingIn(msgspec.Struct, forbid_unknown_fields=True):
 class TelemetryIn(msgspec.Struct, forbid_unknown_fields=True):
     """A device's health report (RUFUS §8; its payload was not published: these are decided names)."""
 
-    timestamp: datetime | None = None
+    timestamp: Annotated[datetime, Meta(extra_json_schema=DATE_TIME)] | None = None
     """When the device took the report (default: when it arrives); an older one than stored is refused."""
     device_status: ShortText | None = None
     battery_percentage: Annotated[int, Meta(ge=0, le=100)] | None = None
     charging: bool | None = None
-    latitude: Annotated[str, Meta(max_length=32)] | float | None = None
-    longitude: Annotated[str, Meta(max_length=32)] | float | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     temperature: Annotated[float, Meta(ge=-100, le=200)] | None = None
     """Degrees Celsius."""
 
@@ -93,7 +106,7 @@ def telemetry_fields(d: Device) -> dict[str, Any]:
 
 
 class RecordPassings(msgspec.Struct, forbid_unknown_fields=True):
-    token_session: Text
+    token_session: HexId
     passings_list: list[PassingIn]
 
 
@@ -211,3 +224,154 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.SchemaError: _plain("Service unavailable"),
 }
 """The body of every class of the core's error tree, as RUFUS answers it (a test walks the tree)."""
+
+
+# Response bodies, as structs: the OpenAPI document's schemas (http/openapi.py). The renderers above
+# build the same shapes as dicts; tests/http/test_openapi.py holds each renderer to its struct.
+
+class Pagination(msgspec.Struct):
+    page: int
+    limit: int
+    total: int
+    has_more: bool
+
+
+class SessionDetail(msgspec.Struct):
+    token_session: str
+    alias: str | None
+    creation_date: str
+    duration: str
+    active: bool
+    passings: int
+    first: str | None
+    last: str | None
+
+
+class SessionSummary(msgspec.Struct):
+    token_session: str
+    alias: str | None
+    creation_date: str
+    active: bool
+    passings: int
+
+
+class DeviceDetail(msgspec.Struct):
+    deviceid: str
+    type: str | None
+    model: str
+    alias: str | None
+    firmware: str | None
+    serial_number: str
+    creation_date: str
+    sessions: int
+    passings: int
+    last_seen: str | None
+    device_status: str | None
+    battery_percentage: int | None
+    charging: bool | None
+    last_telemetry_at: str | None
+    latitude: float | None
+    longitude: float | None
+    temperature: float | None
+
+
+class DeviceSummary(msgspec.Struct):
+    deviceid: str
+    type: str | None
+    model: str
+    alias: str | None
+    firmware: str | None
+    serial_number: str
+    last_login: str | None
+    creation_date: str
+    sessions: int
+    device_status: str | None
+    battery_percentage: int | None
+    charging: bool | None
+    last_telemetry_at: str | None
+    latitude: float | None
+    longitude: float | None
+    temperature: float | None
+
+
+class PassingOut(msgspec.Struct):
+    token_session: str
+    timestamp: str
+    num_passing: int
+    latitude: str | None
+    longitude: str | None
+    status: str | None
+    participant_id: str | None
+    chip: str | None
+    bib: str
+    timezone: str | None
+    gender: str | None
+    deviceid: str
+
+
+class DeviceEcho(msgspec.Struct):
+    """POST /devices (201) and DELETE /devices/{deviceid}."""
+
+    description: str
+    deviceid: str
+
+
+class SessionEcho(msgspec.Struct):
+    """POST /sessions (201) and PATCH /sessions/close/{token_session}."""
+
+    description: str
+    token_session: str
+
+
+class PassingsInserted(msgspec.Struct):
+    description: str
+    token_session: str
+    inserted_count: int
+    duplicate_count: int
+
+
+class DeviceInfo(msgspec.Struct):
+    description: str
+    result: DeviceDetail
+
+
+class DeviceList(msgspec.Struct):
+    description: str
+    result: list[DeviceSummary]
+    pagination: Pagination
+
+
+class SessionInfo(msgspec.Struct):
+    description: str
+    result: list[SessionDetail]
+
+
+class SessionList(msgspec.Struct):
+    description: str
+    result: list[SessionSummary]
+
+
+class PassingList(msgspec.Struct):
+    description: str
+    result: list[PassingOut]
+
+
+class Device2(msgspec.Struct):
+    """device2's answer: where the cursor went (``session_used``, ``resumed_from``) and what came."""
+
+    description: str
+    deviceid: str
+    session_used: str | None
+    session_label: str | None
+    resumed_from: int
+    passings: list[PassingOut]
+
+
+class RufusError(msgspec.Struct):
+    """Every error: RUFUS's ``description``, our ``message``, and the field or the id concerned."""
+
+    description: str
+    message: str | msgspec.UnsetType = msgspec.UNSET
+    field: str | msgspec.UnsetType = msgspec.UNSET
+    deviceid: str | msgspec.UnsetType = msgspec.UNSET
+    token_session: str | msgspec.UnsetType = msgspec.UNSET

@@ -99,7 +99,7 @@ class AccessService:
 
         Raises:
             InvalidInput: a value too short, too long, or not visible ASCII.
-            AlreadyExists: the value is already a live key here.
+            AlreadyExists: the value is already a key here, live or revoked (a revoked one stays revoked).
         """
         if not account.strip():
             raise InvalidInput("account name must not be empty", "account")
@@ -107,8 +107,8 @@ class AccessService:
         digest = access.key_hash(access.check_imported_key(raw))
         now = self._clock.now_ms()
         async with self._store.unit_of_work() as uow:
-            if await uow.accounts.key(digest) is not None:
-                raise AlreadyExists("this key is already issued", None)
+            if await uow.accounts.key_issued(digest):
+                raise AlreadyExists("this key is already issued (or was, and is revoked)", None)
             account_id = await uow.accounts.ensure_account(account, test_account, now)
             await uow.accounts.add_key(account_id, digest, parsed, unbind, alias, now)
             await uow.accounts.append_change(account_id, keys_topic(), now)

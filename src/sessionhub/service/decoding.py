@@ -28,11 +28,27 @@ def decode(data: bytes, into: type[T]) -> T:
     try:
         return decoder.decode(data)  # type: ignore[return-value]
     except msgspec.ValidationError as exc:
+        if "got `float`" in str(exc):  # 3.0 is the integer 3 in JSON Schema (and JavaScript): try again as such
+            try:
+                return msgspec.convert(_integral(msgspec.json.decode(data)), into)
+            except msgspec.ValidationError as again:
+                exc = again
         raise InvalidInput(*describe(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
     except UnicodeDecodeError:  # msgspec raises it, not DecodeError, for bad UTF-8 inside a string
         raise InvalidInput("malformed JSON: a string is not valid UTF-8") from None
+
+
+def _integral(doc: object) -> object:
+    """``doc`` with every float that is a whole number turned into an int."""
+    if isinstance(doc, float) and doc.is_integer():
+        return int(doc)
+    if isinstance(doc, list):
+        return [_integral(item) for item in doc]
+    if isinstance(doc, dict):
+        return {k: _integral(v) for k, v in doc.items()}
+    return doc
 
 
 def describe(message: str) -> tuple[str, str | None]:

@@ -108,7 +108,8 @@ class TimingService:
 
         Raises:
             InvalidInput: a deviceid that is not 64 hex characters; an empty or too long field.
-            AlreadyExists: the account has this deviceid or this serial number already.
+            AlreadyExists: the account has this deviceid or this serial number already, or another
+                account has this deviceid.
         """
         if not account.strip():
             raise InvalidInput("account name must not be empty", "account")
@@ -124,6 +125,8 @@ class TimingService:
                              await uow.timing.device_by_serial(account_id, serial_number)):
                 if existing is not None:
                     raise AlreadyExists("Device already binded", existing.deviceid)
+            if await uow.timing.deviceid_taken(deviceid):  # another account's: say no more than that
+                raise AlreadyExists("Device already binded elsewhere: this deviceid cannot be imported", deviceid)
             seq = await uow.accounts.append_change(account_id, device_topic(deviceid), now)
             await uow.timing.insert_device(Device(
                 0, account_id, deviceid, type or "CUSTOM", model, serial_number, alias or "", firmware, now, None, seq,

@@ -28,6 +28,7 @@ _KEYS = (
     "SELECT k.id, a.name, k.access, k.unbind, k.alias, k.created_ms, k.revoked_ms"
     " FROM api_keys k JOIN accounts a ON a.id = k.account_id ORDER BY k.id"
 )
+_KEY_ISSUED = "SELECT 1 FROM api_keys WHERE key_hash = $1"
 _REVOKE_KEY = "UPDATE api_keys SET revoked_ms = $1 WHERE key_hash = $2 AND revoked_ms IS NULL"
 _REVOKE_ALIAS = "UPDATE api_keys SET revoked_ms = $1 WHERE account_id = $2 AND alias = $3 AND revoked_ms IS NULL"
 _CHANGE_COLS = "SELECT seq, account_id, topic, data FROM changes"
@@ -69,6 +70,10 @@ class Accounts:
     async def ensure_account(self, name: str, is_test: bool, now_ms: int) -> int:
         """The id of account ``name``, created if new; ``is_test`` marks it (never unmarks)."""
         return int(await self._db.value(_ENSURE_ACCOUNT, name, is_test, now_ms))
+
+    async def key_issued(self, key_hash: str) -> bool:
+        """Whether a key with this hash was ever issued (live or revoked): a revoked value stays revoked."""
+        return await self._db.value(_KEY_ISSUED, key_hash) is not None
 
     async def key(self, key_hash: str) -> Key | None:
         """The live (unrevoked) key with this hash."""

@@ -45,6 +45,7 @@ _INSERT_DEVICE = (
 _DELETE_DEVICE_PASSINGS = "DELETE FROM passings WHERE device_id = $1"
 _DELETE_DEVICE_SESSIONS = "DELETE FROM timing_sessions WHERE device_id = $1 RETURNING token"
 _DELETE_DEVICE = "DELETE FROM devices WHERE id = $1"
+_DEVICEID_TAKEN = "SELECT 1 FROM devices WHERE deviceid = $1"
 _TOUCH_DEVICE = "UPDATE devices SET last_seen_ms = $1, seq = $2 WHERE id = $3"
 _SET_TELEMETRY = (
     "UPDATE devices SET telemetry_ms = $1, device_status = $2, battery_percentage = $3, charging = $4,"
@@ -184,6 +185,10 @@ class Timing:
             d.created_ms, d.last_seen_ms, d.seq,
         )
         return replace(d, id=int(new_id))
+
+    async def deviceid_taken(self, deviceid: str) -> bool:
+        """Whether any account has a device with this id (ids are unique across accounts)."""
+        return await self._db.value(_DEVICEID_TAKEN, deviceid) is not None
 
     async def set_telemetry(self, device_id: int, t: Telemetry, seq: int) -> None:
         """Replace the device's latest telemetry with ``t`` (timed: ``t.at_ms`` is set)."""
