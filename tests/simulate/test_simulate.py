@@ -23,11 +23,10 @@ def simulate(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-
 def test_all_three_simulators_drive_the_real_apis_deterministically(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'sim.db'}"
     coap = f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
-    server = start_server(db, tmp_path / "server.log", "--coap", coap, "--station-account", "sim")
+    server = start_server(db, tmp_path / "server.log", "--coap", f"{coap}=sim")  # the station of account sim
     try:
         key = server.cli("keys", "create", "--account", "sim", "--access", "READ_WRITE")
         loc = server.cli("locations", "create", "--account", "sim", "--name", "Sim garage", "--rate", "300",

@@ -3,8 +3,9 @@
 ``Http`` is one keep-alive HTTP/1.1 connection (stdlib ``http.client``) sending JSON with a key
 header. ``Coap`` is a minimal confirmable CoAP client over UDP (RFC 7252): a request is retried with
 the same message id until its response arrives (piggybacked, or an empty ACK then a separate
-response, which it acknowledges). Both raise ``Refused`` for an error answer and ``OSError`` for a
-transport failure; both count what they sent and what was acknowledged.
+response, which it acknowledges); a CoAP ping (the empty CON with which the server verifies a new
+endpoint's address before acting on its requests) is answered with RST. Both raise ``Refused``
+for an error answer and ``OSError`` for a transport failure; both count what they sent and what was acknowledged.
 """
 
 from __future__ import annotations
@@ -200,6 +201,9 @@ class Coap:
                 except TimeoutError:
                     break
                 if reply is None:
+                    continue
+                if reply.type == CON and reply.code == 0:  # a ping: the server verifying this endpoint
+                    self._sock.send(bytes([0x70, 0]) + struct.pack("!H", reply.mid))  # RST, as every endpoint must
                     continue
                 if reply.type == ACK and reply.mid == mid:
                     if reply.code == 0:  # empty ACK: the response follows separately
