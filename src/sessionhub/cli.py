@@ -3,7 +3,7 @@
     sessionhub serve [--db URL] [--http HOST:PORT] ...   run the server until SIGTERM/SIGINT; every
                  Settings field is a flag and a SESSIONHUB_* variable (``serve --help`` lists them)
     sessionhub migrate [--db URL]                        bring a database's schema up to date
-    sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--alias TEXT]
+    sessionhub keys create --account NAME --access READ|WRITE|READ_WRITE [--unbind] [--admin] [--alias TEXT]
     sessionhub keys import KEY --account NAME --access ...  issue an existing key value (e.g. ror-...)
     sessionhub keys list | keys revoke KEY
     sessionhub devices import --account NAME --deviceid HEX64 --model M --serial-number S
@@ -257,7 +257,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.keys_command == "create":
         key = _with_runtime(settings, lambda rt: rt.access.create_key(
-            args.account, args.access, args.unbind, args.alias or "", test_account=args.test_account))
+            args.account, args.access, args.unbind, args.alias or "", test_account=args.test_account,
+            admin=args.admin))
         print(key)
     elif args.keys_command == "import":
         _with_runtime(settings, lambda rt: rt.access.import_key(
@@ -266,7 +267,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     elif args.keys_command == "list":
         for k in _with_runtime(settings, lambda rt: rt.access.list_keys()):
             state = "revoked" if k.revoked_ms else "live"
-            print(f"{k.id}\t{k.account}\t{k.access}\t{'unbind' if k.unbind else '-'}\t{state}\t{k.alias}")
+            flags = ",".join(f for f, on in (("unbind", k.unbind), ("admin", k.admin)) if on) or "-"
+            print(f"{k.id}\t{k.account}\t{k.access}\t{flags}\t{state}\t{k.alias}")
     else:
         _with_runtime(settings, lambda rt: rt.access.revoke_key(args.key))
         print("revoked")
@@ -391,6 +393,8 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--account", required=True)
     create.add_argument("--access", required=True, choices=["READ", "WRITE", "READ_WRITE"])
     create.add_argument("--unbind", action="store_true", help="allow DELETE (WRITE or READ_WRITE keys only)")
+    create.add_argument("--admin", action="store_true",
+                        help="may also manage the account: its keys, locations and rates (READ_WRITE keys only)")
     create.add_argument("--alias", help="a label for the key")
     create.add_argument("--test-account", action="store_true", help="mark the account as a test account")
     db(create)

@@ -34,8 +34,10 @@ def setup_session(server: Server) -> tuple[str, str, str]:
 def test_keys_create_prints_the_key_alone(server: Server) -> None:
     key = server.cli("keys", "create", "--account", "acme", "--access", "READ")
     assert re.fullmatch(r"shk_[0-9a-f]{32}", key)
+    admin = server.cli("keys", "create", "--account", "acme", "--access", "READ_WRITE", "--admin")
     listed = server.cli("keys", "list")
-    assert "acme\tREAD" in listed and key not in listed
+    assert "acme\tREAD\t-\tlive" in listed and "acme\tREAD_WRITE\tadmin\tlive" in listed
+    assert key not in listed and admin not in listed
 
 
 def test_the_seed_curl_example_works_with_host_and_key_changed(server: Server) -> None:

@@ -88,10 +88,30 @@ async def test_keys_are_found_by_hash_and_revoked(store: Store) -> None:
 
     listed = await store.reads.accounts.keys()
     assert listed == [
-        (k1, "acme", "READ_WRITE", True, "app", 10, 20),
-        (k2, "acme", "READ", False, "app", 11, 30),
-        (k3, "rival", "WRITE", False, "app", 12, None),
+        (k1, "acme", "READ_WRITE", True, "app", 10, 20, False),
+        (k2, "acme", "READ", False, "app", 11, 30, False),
+        (k3, "rival", "WRITE", False, "app", 12, None, False),
     ]
+
+
+async def test_admin_keys_are_flagged_listed_per_account_and_revoked_by_id(store: Store) -> None:
+    acme, rival = await _account(store), await _account(store, "rival")
+    async with store.unit_of_work() as uow:
+        boss = await uow.accounts.add_key(acme, "hash-boss", Access.READ_WRITE, False, "boss", 10, admin=True)
+        clerk = await uow.accounts.add_key(acme, "hash-clerk", Access.READ, False, "", 11)
+        other = await uow.accounts.add_key(rival, "hash-other", Access.READ, False, "", 12)
+    found = await store.reads.accounts.key("hash-boss")
+    assert found is not None and found.admin and found.id == boss
+    assert not (await store.reads.accounts.key("hash-clerk")).admin  # type: ignore[union-attr]
+    assert [r[0] for r in await store.reads.accounts.keys_of(acme, 10)] == [boss, clerk]
+    assert [r[0] for r in await store.reads.accounts.keys_of(acme, 1)] == [boss]
+    assert (await store.reads.accounts.keys_of(acme, 10))[0][7] is True
+    async with store.unit_of_work() as uow:
+        assert await uow.accounts.revoke_key_id(acme, other, 20) is False  # not acme's
+        assert await uow.accounts.revoke_key_id(acme, clerk, 20) is True
+        assert await uow.accounts.revoke_key_id(acme, clerk, 21) is False  # revoked already
+    assert await store.reads.accounts.key("hash-clerk") is None
+    assert await store.reads.accounts.key("hash-other") is not None
 
 
 async def test_a_key_hash_is_unique(store: Store) -> None:

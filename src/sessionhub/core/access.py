@@ -5,8 +5,13 @@ stations). A key has one access type, RUFUS's: ``READ`` (reads), ``WRITE`` (crea
 ``READ_WRITE`` (both), and an ``unbind`` flag that allows deletions; the flag exists only on keys
 that may write. The raw key is shown once and only its SHA-256 is kept.
 
-What is not allowed: a READ key with ``unbind``; any operation on another account's objects
-(the service answers those exactly as a missing object).
+An *admin* key (``keys create --admin``) may also manage its own account: issue, list and revoke
+the account's keys, create locations and change their rates (``Operation.ADMIN``). The flag is only
+for READ_WRITE keys: an administrator sees what it manages and changes it. It never reaches another
+account.
+
+What is not allowed: a READ key with ``unbind``; an admin key that is not READ_WRITE; any operation
+on another account's objects (the service answers those exactly as a missing object).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class Operation(enum.Enum):
     READ = "read"
     WRITE = "write"
     DELETE = "delete"
+    ADMIN = "admin"
+    """Manage the account itself: its keys, its locations and their rates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,7 @@ class Key:
     unbind: bool
     alias: str = ""
     is_test_account: bool = False
+    admin: bool = False
 
 
 def new_key(token: str) -> str:
@@ -56,14 +64,21 @@ def key_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def check_new_key(access: str, unbind: bool) -> Access:
-    """Validate the settings of a key about to be issued."""
+def check_new_key(access: str, unbind: bool, admin: bool = False) -> Access:
+    """Validate the settings of a key about to be issued.
+
+    Raises:
+        InvalidInput: an unknown access type, ``unbind`` on a READ key, ``admin`` on a key that is
+            not READ_WRITE.
+    """
     try:
         parsed = Access(access)
     except ValueError:
         raise InvalidInput(f"access must be one of {', '.join(a.value for a in Access)}", "access") from None
     if unbind and parsed is Access.READ:
         raise InvalidInput("the unbind flag is only for WRITE or READ_WRITE keys", "unbind")
+    if admin and parsed is not Access.READ_WRITE:
+        raise InvalidInput("the admin flag is only for READ_WRITE keys", "admin")
     return parsed
 
 
@@ -98,6 +113,10 @@ def authorize(key: Key | None, op: Operation) -> Key:
         ok = key.access is not Access.WRITE
     elif op is Operation.WRITE:
         ok = key.access is not Access.READ
+    elif op is Operation.ADMIN:
+        if not (key.admin and key.access is Access.READ_WRITE):
+            raise Forbidden("managing the account (keys, locations, rates) needs an admin key (keys create --admin)")
+        return key
     else:
         ok = key.unbind and key.access is not Access.READ
     if not ok:

@@ -173,6 +173,18 @@ def new_location(
     return Location(0, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, now_ms, 0, gated)
 
 
+def with_rates(location: Location, rate_per_hour: int, increment_minutes: int, daily_max: int | None) -> Location:
+    """``location`` priced anew (an admin's edit), checked as ``new_location`` checks. The currency
+    stays: sessions already running are priced in it. The new rates price every stay that ends
+    from now on, running ones included (a garage's tariff board is what applies at the exit).
+
+    Raises:
+        InvalidInput: as ``new_location``.
+    """
+    new_location(location.account_id, location.name, rate_per_hour, location.currency, increment_minutes, daily_max)
+    return replace(location, rate_per_hour=rate_per_hour, increment_minutes=increment_minutes, daily_max=daily_max)
+
+
 def takes_barcode(location: Location, barcode: bool | None) -> bool:
     """Whether a new session at ``location`` is pending with a barcode: the request's override when
     it names one (sessionhub's ``redemption``), else the location's kind (gated: yes, open: no), so an

@@ -9,6 +9,7 @@ is served from an in-memory body cache dropped by ``on_change``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from sessionhub.core import parking
 from sessionhub.core.access import Access, Key, Operation, authorize
@@ -107,9 +108,23 @@ class ParkingService:
         ``gated``: a gate scans barcodes there, so new sessions wait for it (core.parking.takes_barcode)."""
         if not account.strip():
             raise InvalidInput("account name must not be empty", "account")
+        return await self._add_location(account, name, rate_per_hour, currency, increment_minutes, daily_max, gated)
+
+    async def add_location(
+        self, key: Key | None, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
+        daily_max: int | None = None, gated: bool = False,
+    ) -> int:
+        """An admin key creates a location of its own account (as ``create_location``); its id.
+        Raises Unauthorized, Forbidden (not an admin key), InvalidInput (``core.parking.new_location``)."""
+        key = authorize(key, Operation.ADMIN)
+        return await self._add_location(key.account_id, name, rate_per_hour, currency, increment_minutes, daily_max,
+                                        gated)
+
+    async def _add_location(self, account: str | int, name: str, rate_per_hour: int, currency: str,
+                            increment_minutes: int, daily_max: int | None, gated: bool) -> int:
         now = self._clock.now_ms()
         async with self._store.unit_of_work() as uow:
-            account_id = await uow.accounts.ensure_account(account, False, now)
+            account_id = account if isinstance(account, int) else await uow.accounts.ensure_account(account, False, now)
             location = parking.new_location(account_id, name, rate_per_hour, currency, increment_minutes,
                                             daily_max, now, gated)
             location = await uow.parking.insert_location(location)
@@ -117,6 +132,21 @@ class ParkingService:
             await uow.parking.set_location_seq(location.id, seq)
         await self._live.catch_up()
         return location.id
+
+    async def set_rates(self, key: Key | None, location_id: int, rate_per_hour: int, increment_minutes: int,
+                        daily_max: int | None) -> Location:
+        """An admin key changes a location's rates (``core.parking.with_rates``); the location as stored.
+        Raises Unauthorized, Forbidden, LocationNotFound (another account's too), InvalidInput."""
+        key = authorize(key, Operation.ADMIN)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            location = parking.with_rates(await self._location(uow, key, location_id), rate_per_hour,
+                                          increment_minutes, daily_max)
+            await uow.parking.set_rates(location)
+            seq = await uow.accounts.append_change(key.account_id, parking_location_topic(location.id), now)
+            await uow.parking.set_location_seq(location.id, seq)
+        await self._live.catch_up()
+        return replace(location, seq=seq)
 
     async def locations(self, account: str) -> list[Location]:
         account_id = await self._store.reads.accounts.account_id(account)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sessionhub.core.access import Access, Key
 from sessionhub.core.changes import Change
-from sessionhub.store.db import Db
+from sessionhub.store.db import Db, Row
 
 _ACCOUNT_ID = "SELECT id FROM accounts WHERE name = $1"
 _ENSURE_ACCOUNT = (
@@ -17,17 +17,20 @@ _ENSURE_ACCOUNT = (
     " ON CONFLICT (name) DO UPDATE SET is_test = accounts.is_test OR excluded.is_test RETURNING id"
 )
 _KEY = (
-    "SELECT k.id, k.account_id, k.access, k.unbind, k.alias, a.is_test FROM api_keys k"
+    "SELECT k.id, k.account_id, k.access, k.unbind, k.alias, a.is_test, k.admin FROM api_keys k"
     " JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1 AND k.revoked_ms IS NULL"
 )
 _ADD_KEY = (
-    "INSERT INTO api_keys (account_id, key_hash, access, unbind, alias, created_ms)"
-    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+    "INSERT INTO api_keys (account_id, key_hash, access, unbind, alias, created_ms, admin)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
 )
-_KEYS = (
-    "SELECT k.id, a.name, k.access, k.unbind, k.alias, k.created_ms, k.revoked_ms"
-    " FROM api_keys k JOIN accounts a ON a.id = k.account_id ORDER BY k.id"
+_KEY_INFO = (
+    "SELECT k.id, a.name, k.access, k.unbind, k.alias, k.created_ms, k.revoked_ms, k.admin"
+    " FROM api_keys k JOIN accounts a ON a.id = k.account_id"
 )
+_KEYS = f"{_KEY_INFO} ORDER BY k.id"
+_KEYS_OF = f"{_KEY_INFO} WHERE k.account_id = $1 ORDER BY k.id LIMIT $2"
+_REVOKE_KEY_ID = "UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND account_id = $3 AND revoked_ms IS NULL"
 _KEY_ISSUED = "SELECT 1 FROM api_keys WHERE key_hash = $1"
 _REVOKE_KEY = "UPDATE api_keys SET revoked_ms = $1 WHERE key_hash = $2 AND revoked_ms IS NULL"
 _REVOKE_ALIAS = "UPDATE api_keys SET revoked_ms = $1 WHERE account_id = $2 AND alias = $3 AND revoked_ms IS NULL"
@@ -51,6 +54,13 @@ _CHANGES_OF_TOPIC = (
 _CHANGE_AT = (
     f'{_CHANGE_COLS} WHERE account_id = $1 AND topic COLLATE "C" = $2 AND seq <= $3 ORDER BY seq DESC LIMIT 1'
 )
+
+
+KeyRow = tuple[int, str, str, bool, str, int, int | None, bool]
+
+
+def _key_row(r: Row) -> KeyRow:
+    return (r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], bool(r[7]))
 
 
 def _change(r: object) -> Change:
@@ -80,20 +90,30 @@ class Accounts:
         row = await self._db.one(_KEY, key_hash)
         if row is None:
             return None
-        return Key(row[0], row[1], Access(row[2]), bool(row[3]), row[4], bool(row[5]))
+        return Key(row[0], row[1], Access(row[2]), bool(row[3]), row[4], bool(row[5]), bool(row[6]))
 
     async def add_key(
-        self, account_id: int, key_hash: str, access: Access, unbind: bool, alias: str, now_ms: int
+        self, account_id: int, key_hash: str, access: Access, unbind: bool, alias: str, now_ms: int,
+        admin: bool = False,
     ) -> int:
-        return int(await self._db.value(_ADD_KEY, account_id, key_hash, access.value, unbind, alias, now_ms))
+        return int(await self._db.value(_ADD_KEY, account_id, key_hash, access.value, unbind, alias, now_ms, admin))
 
-    async def keys(self) -> list[tuple[int, str, str, bool, str, int, int | None]]:
-        """(id, account name, access, unbind, alias, created_ms, revoked_ms) of every key ever issued, by id."""
-        return [(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in await self._db.all(_KEYS)]
+    async def keys(self) -> list[KeyRow]:
+        """(id, account name, access, unbind, alias, created_ms, revoked_ms, admin) of every key ever
+        issued, by id."""
+        return [_key_row(r) for r in await self._db.all(_KEYS)]
+
+    async def keys_of(self, account_id: int, limit: int) -> list[KeyRow]:
+        """The account's keys ever issued (as ``keys``), by id, at most ``limit``."""
+        return [_key_row(r) for r in await self._db.all(_KEYS_OF, account_id, limit)]
 
     async def revoke_key(self, key_hash: str, now_ms: int) -> bool:
         """Revoke a live key; False when none matches."""
         return await self._db.run(_REVOKE_KEY, now_ms, key_hash) > 0
+
+    async def revoke_key_id(self, account_id: int, key_id: int, now_ms: int) -> bool:
+        """Revoke the account's live key ``key_id``; False when the account has no such live key."""
+        return await self._db.run(_REVOKE_KEY_ID, now_ms, key_id, account_id) > 0
 
     async def revoke_alias(self, account_id: int, alias: str, now_ms: int) -> int:
         """Revoke the account's live keys of ``alias``; return how many."""

@@ -27,6 +27,10 @@ _INSERT_LOCATION = (
     " created_ms, seq, gated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
 )
 _SET_LOCATION_SEQ = "UPDATE parking_locations SET seq = $1 WHERE id = $2"
+_SET_RATES = (
+    "UPDATE parking_locations SET rate_per_hour = $1, increment_minutes = $2, daily_max = $3"
+    " WHERE id = $4 AND account_id = $5"
+)
 
 _SESSION_SELECT = (
     "SELECT id, account_id, location_id, user_id, barcode, start_ms, end_ms, cost, currency, created_ms, seq"
@@ -98,6 +102,10 @@ class Parking:
             loc.daily_max, loc.created_ms, loc.seq, int(loc.gated),
         )
         return replace(loc, id=int(new_id))
+
+    async def set_rates(self, loc: Location) -> None:
+        """Write ``loc``'s rate, increment and daily maximum (an admin's edit)."""
+        await self._db.run(_SET_RATES, loc.rate_per_hour, loc.increment_minutes, loc.daily_max, loc.id, loc.account_id)
 
     async def set_location_seq(self, location_id: int, seq: int) -> None:
         await self._db.run(_SET_LOCATION_SEQ, seq, location_id)

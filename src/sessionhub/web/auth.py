@@ -55,6 +55,11 @@ class Operator:
     def can_delete(self) -> bool:
         return self.key.unbind and self.can_write
 
+    @property
+    def can_admin(self) -> bool:
+        """Offered the admin pages (the service decides again on every call: ``Operation.ADMIN``)."""
+        return self.key.admin and self.key.access is Access.READ_WRITE
+
 
 def make_link_token(secret: str, raw_key: str) -> str:
     """A one-time sign-in token for ``raw_key`` (its hash and a nonce, signed and time-stamped)."""
