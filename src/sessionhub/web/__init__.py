@@ -20,4 +20,7 @@ __all__ = ["Console", "console", "to_console"]
 
 def console(runtime: Runtime) -> Console:
     """The console app for ``runtime``'s services (mount it at ``/console``)."""
-    return Console(runtime.access, runtime.timing, runtime.parking, runtime.paging, runtime.hub)
+    def stations() -> list[tuple[str, int, int]]:  # read per request: the servers start after the app is built
+        return [(s.host, s.port, s.account_id) for s in runtime.coap_servers]
+
+    return Console(runtime.access, runtime.timing, runtime.parking, runtime.paging, runtime.hub, stations=stations)

@@ -28,9 +28,9 @@ from sessionhub.service.access import AccessService
 from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
 from sessionhub.service.timing import TimingService
-from sessionhub.web import overview, paging, parking, signin, timing
+from sessionhub.web import admin, overview, paging, parking, signin, timing
 from sessionhub.web.auth import SECRET_NAME, Gate
-from sessionhub.web.kit import Kit, View
+from sessionhub.web.kit import Kit, Stations, View
 
 SESSION_SECONDS = 12 * 3600
 COOKIE = "sessionhub_console"
@@ -83,6 +83,14 @@ def routes(kit: Kit) -> list[Route | Mount]:
         r("/paging/statistics/reset", paging.reset_statistics, "POST"),
         r("/paging/history/delete", paging.clear_history, "POST"),
         r("/paging/{number}/{action}", paging.act, "POST"),
+        r("/admin", admin.index),
+        r("/admin/keys", admin.keys),
+        r("/admin/keys", admin.create_key, "POST"),
+        r("/admin/keys/{key_id}/revoke", admin.revoke_key, "POST"),
+        r("/admin/locations", admin.locations),
+        r("/admin/locations", admin.create_location, "POST"),
+        r("/admin/locations/{location_id}/rates", admin.set_rates, "POST"),
+        r("/admin/stations", admin.stations),
         Mount("/static", app=StaticFiles(packages=[("sessionhub.web", "static")])),
         Route("/{rest:path}", kit.view(not_found), methods=["GET", "POST"]),
     ]
@@ -92,8 +100,11 @@ class Console:
     """The console app (mounted at ``/console``); builds its inner app on the first request."""
 
     def __init__(self, access: AccessService, timing: TimingService, parking: ParkingService,
-                 paging: PagingService, hub: ChangeHub, https_only: bool = False) -> None:
+                 paging: PagingService, hub: ChangeHub, https_only: bool = False,
+                 stations: Stations | None = None) -> None:
+        """``stations``: the CoAP addresses serving paging stations (the admin's stations page)."""
         self._services = (access, timing, parking, paging, hub)
+        self._stations = stations
         self._https_only = https_only
         self._app: ASGIApp | None = None
         self._lock = asyncio.Lock()
@@ -105,6 +116,8 @@ class Console:
                 access = self._services[0]
                 secret = await access.server_secret(SECRET_NAME)
                 kit = Kit(*self._services, gate=Gate(access, secret), static_version=static_version())
+                if self._stations is not None:
+                    kit.stations = self._stations
                 app = Starlette(routes=routes(kit), middleware=[
                     Middleware(GZipMiddleware, minimum_size=2048),  # a board of 1,000 rows: ~250 KB -> ~25 KB
                     Middleware(SessionMiddleware, secret_key=secret, session_cookie=COOKIE,

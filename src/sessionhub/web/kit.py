@@ -39,13 +39,21 @@ FETCH_HEADER = "x-console-fetch"
 """Sent by the page's own script: errors come back as short text for its status line."""
 
 View = Callable[["Kit", Request], Awaitable[Response]]
+Stations = Callable[[], list[tuple[str, int, int]]]
+"""The CoAP addresses serving paging stations now: (host, port, account id) each."""
+
+
+def _no_stations() -> list[tuple[str, int, int]]:
+    return []
 
 
 class Kit:
     def __init__(self, access: AccessService, timing: TimingService, parking: ParkingService,
-                 paging: PagingService, hub: ChangeHub, gate: Gate, static_version: str) -> None:
+                 paging: PagingService, hub: ChangeHub, gate: Gate, static_version: str,
+                 stations: Stations = _no_stations) -> None:
         self.access, self.timing, self.parking, self.paging, self.hub = access, timing, parking, paging, hub
         self.gate = gate
+        self.stations = stations
         self.static_version = static_version
         self.env = jinja2.Environment(loader=jinja2.PackageLoader("sessionhub.web", "templates"),
                                       autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
