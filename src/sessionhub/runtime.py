@@ -29,6 +29,7 @@ from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
 from sessionhub.service.ports import ManagedStore
 from sessionhub.service.replay import ReplayService
+from sessionhub.service.shares import ShareService
 from sessionhub.service.timing import TimingService
 from sessionhub.store import open_store, sqlite_path
 
@@ -62,6 +63,7 @@ class Runtime:
     events: EventsService
     revocations: Revocations
     replay: ReplayService
+    shares: ShareService
     coap_servers: list[CoapServer] = field(default_factory=list)
     """One CoAP endpoint per ``--coap`` address, each serving its own station."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -180,4 +182,5 @@ def build(settings: Settings) -> Runtime:
         parking=ParkingService(store, hub, clock, ids, settings.jwt_secret, access.authenticate),
         paging=paging, revocations=Revocations(hub, access),
         replay=ReplayService(store, hub, timing, settings.replay_retention), coap_servers=coap,
+        shares=ShareService(store, hub, clock, ids),
     )

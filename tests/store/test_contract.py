@@ -547,3 +547,31 @@ async def test_every_page_at_every_offset_is_the_slice_of_the_full_order(store: 
             for offset in range(len(expected) + 3):
                 got = bibs(await timing.passings_after(s.id, after, low, high, offset, limit))
                 assert got == expected[offset:offset + limit], (after, low, high, offset, limit)
+
+
+async def test_share_links_are_found_by_hash_listed_per_object_and_revoked(store: Store) -> None:
+    from sessionhub.core.shares import Kind
+
+    acme, rival = await _account(store), await _account(store, "rival")
+    async with store.unit_of_work() as uow:
+        a = await uow.shares.insert(acme, "h-a", Kind.PARKING, "42", 10)
+        b = await uow.shares.insert(acme, "h-b", Kind.PARKING, "42", 11)
+        c = await uow.shares.insert(rival, "h-c", Kind.PARKING, "42", 12)
+        t = await uow.shares.insert(acme, "h-t", Kind.TIMING, "tok/7", 13)
+    assert 0 < a.id < b.id < c.id < t.id
+    found = await store.reads.shares.live("h-a")
+    assert found == a
+    assert (found.kind, found.ref, found.account_id, found.revoked_ms) == (Kind.PARKING, "42", acme, None)
+    assert await store.reads.shares.live("nope") is None
+    assert [s.id for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 10)] == [a.id, b.id]
+    assert [s.id for s in await store.reads.shares.of_object(acme, Kind.TIMING, "tok/7", 10)] == [t.id]
+    async with store.unit_of_work() as uow:
+        assert await uow.shares.revoke(acme, c.id, 20) is False  # rival's
+        assert await uow.shares.revoke(acme, a.id, 20) is True
+        assert await uow.shares.revoke(acme, a.id, 21) is False
+    assert await store.reads.shares.live("h-a") is None and await store.reads.shares.live_by_id(a.id) is None
+    assert await store.reads.shares.live_by_id(b.id) == b
+    assert [s.revoked_ms for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 10)] == [20, None]
+    with pytest.raises(Exception):  # noqa: B017 - each store raises its driver's integrity error
+        async with store.unit_of_work() as uow:
+            await uow.shares.insert(acme, "h-b", Kind.PAGING, "1/1", 30)

@@ -7,16 +7,19 @@ from sessionhub.store.accounts import Accounts
 from sessionhub.store.events import Events
 from sessionhub.store.paging import Paging
 from sessionhub.store.parking import Parking
+from sessionhub.store.shares import Shares
 from sessionhub.store.timing import Timing
 
 
 class Repos:
     """One repository per domain, all on the same connection (and transaction)."""
 
-    __slots__ = ("accounts", "events", "paging", "parking", "timing")
+    __slots__ = ("accounts", "events", "paging", "parking", "shares", "timing")
 
-    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging, events: Events) -> None:
+    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging, events: Events,
+                 shares: Shares) -> None:
         self.accounts = accounts
+        self.shares = shares
         self.events = events
         self.timing = timing
         self.parking = parking

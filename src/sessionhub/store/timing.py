@@ -88,6 +88,7 @@ _PASSINGS_OF_CHANGE = (
     f"{_PASSING_SELECT} WHERE p.session_id = $1 AND p.num_passing >= $2 AND p.num_passing <= $3 AND p.seq = $4"
     " ORDER BY p.num_passing"
 )
+_PASSINGS_OF_BIB = f"{_PASSING_SELECT} WHERE p.session_id = $1 AND p.bib = $2 ORDER BY p.num_passing LIMIT $3"
 _SESSION_SPAN = "SELECT min(ts_ms), max(ts_ms) FROM passings WHERE session_id = $1"
 # Pages are sought, not skipped: OFFSET builds every skipped row (its joins included) only to drop it,
 # ~100 ms for a page past the end of a 200k-passing device. A page at ``offset`` first finds the key of
@@ -272,6 +273,10 @@ class Timing:
             if low is None:
                 return []
         return [_passing(r) for r in await self._db.all(_PASSINGS_OF_SESSION, session_id, low, high, limit)]
+
+    async def passings_of_bib(self, session_id: int, bib: str, limit: int) -> list[StoredPassing]:
+        """The session's passings of one bib, by number, at most ``limit`` (a share link's "your race")."""
+        return [_passing(r) for r in await self._db.all(_PASSINGS_OF_BIB, session_id, bib, limit)]
 
     async def passings_of_device(
         self, device_id: int, from_ms: int | None, to_ms: int | None, offset: int, limit: int

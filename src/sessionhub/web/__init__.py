@@ -23,4 +23,5 @@ def console(runtime: Runtime) -> Console:
     def stations() -> list[tuple[str, int, int]]:  # read per request: the servers start after the app is built
         return [(s.host, s.port, s.account_id) for s in runtime.coap_servers]
 
-    return Console(runtime.access, runtime.timing, runtime.parking, runtime.paging, runtime.hub, stations=stations)
+    return Console(runtime.access, runtime.timing, runtime.parking, runtime.paging, runtime.hub, runtime.shares,
+                   stations=stations)

@@ -27,8 +27,9 @@ from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
+from sessionhub.service.shares import ShareService
 from sessionhub.service.timing import TimingService
-from sessionhub.web import admin, overview, paging, parking, signin, timing
+from sessionhub.web import admin, overview, paging, parking, share, signin, timing
 from sessionhub.web.auth import SECRET_NAME, Gate
 from sessionhub.web.kit import Kit, Stations, View
 
@@ -83,6 +84,13 @@ def routes(kit: Kit) -> list[Route | Mount]:
         r("/paging/statistics/reset", paging.reset_statistics, "POST"),
         r("/paging/history/delete", paging.clear_history, "POST"),
         r("/paging/{number}/{action}", paging.act, "POST"),
+        r("/share", share.links),
+        r("/share/parking", share.share_parking, "POST"),
+        r("/share/timing/{token}", share.share_timing, "POST"),
+        r("/share/paging/{number}", share.share_paging, "POST"),
+        r("/share/{share_id}/revoke", share.revoke, "POST"),
+        r("/s/{token}", share.view),
+        r("/s/{token}/events", share.events),
         r("/admin", admin.index),
         r("/admin/keys", admin.keys),
         r("/admin/keys", admin.create_key, "POST"),
@@ -100,10 +108,10 @@ class Console:
     """The console app (mounted at ``/console``); builds its inner app on the first request."""
 
     def __init__(self, access: AccessService, timing: TimingService, parking: ParkingService,
-                 paging: PagingService, hub: ChangeHub, https_only: bool = False,
+                 paging: PagingService, hub: ChangeHub, shares: ShareService, https_only: bool = False,
                  stations: Stations | None = None) -> None:
         """``stations``: the CoAP addresses serving paging stations (the admin's stations page)."""
-        self._services = (access, timing, parking, paging, hub)
+        self._services = (access, timing, parking, paging, hub, shares)
         self._stations = stations
         self._https_only = https_only
         self._app: ASGIApp | None = None

@@ -13,6 +13,9 @@ Resume: a page passes the seq it was rendered at (``since``) and a reconnecting 
 ``Last-Event-ID``; a change after that seq is announced at once, so nothing between the render
 and the subscription is missed. The stream re-checks the key every heartbeat and ends when it is
 revoked. Bounded: at most ``MAX_TOPICS`` topics of ``MAX_TOPIC`` characters.
+
+A share link's live view (web/share.py) uses the same stream for its one object's topic, the share
+token its credential and its revocation the end.
 """
 
 from __future__ import annotations
@@ -20,17 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from sessionhub.core.access import Key
 from sessionhub.core.changes import Change, parking_locations_prefix
 from sessionhub.core.errors import InvalidInput
 from sessionhub.live.hub import ChangeHub, Subscription
 from sessionhub.service import snapshots
-from sessionhub.service.access import AccessService
 
 log = logging.getLogger("sessionhub.web")
 
@@ -85,14 +87,16 @@ def _change_frame(change: Change) -> bytes:
 class ChangeStream(Response):
     """The response of one console page's change stream."""
 
-    def __init__(self, hub: ChangeHub, access: AccessService, key: Key, digest: str, topics: tuple[str, ...],
-                 since: int | None) -> None:
+    def __init__(self, hub: ChangeHub, account_id: int, topics: tuple[str, ...], since: int | None,
+                 still_valid: Callable[[], Awaitable[bool]]) -> None:
+        """Changes of ``topics`` of account ``account_id``; ``still_valid()`` is asked on every
+        heartbeat (the signed-in key, or a share link, not revoked): False ends the stream."""
         super().__init__(media_type="text/event-stream")
-        self.hub, self.access, self.key, self.digest = hub, access, key, digest
+        self.hub, self.account_id, self.still_valid = hub, account_id, still_valid
         self.topics, self.since = topics, since
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sub = self.hub.subscribe(self.key.account_id, self.topics)
+        sub = self.hub.subscribe(self.account_id, self.topics)
         watcher = asyncio.create_task(_watch_disconnect(receive, sub))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
@@ -112,7 +116,7 @@ class ChangeStream(Response):
     async def _run(self, sub: Subscription, send: Send) -> None:
         await self._write(send, b"retry: 1000\n\n")
         if self.since is not None:  # announce a change the page has not seen yet
-            seq = await self.hub.version(self.key.account_id, self.topics)
+            seq = await self.hub.version(self.account_id, self.topics)
             if seq > self.since:
                 await self._write(send, _frame(seq, self.topics[0]))
         while not sub.closed:
@@ -122,8 +126,8 @@ class ChangeStream(Response):
             for change in sub.take():
                 await self._write(send, _change_frame(change))
             if not sub.ready and not await sub.wait(HEARTBEAT_S):
-                if await self.access.authenticate_digest(self.digest) is None:
-                    return  # the key was revoked: the page's next request signs it out
+                if not await self.still_valid():
+                    return  # the key (or the share link) was revoked: the page's next request says so
                 await self._write(send, b": hb\n\n")
 
 

@@ -27,6 +27,7 @@ from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
+from sessionhub.service.shares import ShareService
 from sessionhub.service.timing import TimingService
 from sessionhub.web import formats
 from sessionhub.web.auth import Gate, Operator
@@ -49,9 +50,10 @@ def _no_stations() -> list[tuple[str, int, int]]:
 
 class Kit:
     def __init__(self, access: AccessService, timing: TimingService, parking: ParkingService,
-                 paging: PagingService, hub: ChangeHub, gate: Gate, static_version: str,
+                 paging: PagingService, hub: ChangeHub, shares: ShareService, gate: Gate, static_version: str,
                  stations: Stations = _no_stations) -> None:
         self.access, self.timing, self.parking, self.paging, self.hub = access, timing, parking, paging, hub
+        self.shares = shares
         self.gate = gate
         self.stations = stations
         self.static_version = static_version

@@ -57,4 +57,9 @@ async def events(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request)
     topics = parse_topics(request.query_params.getlist("t"))
     since = parse_since(request.headers.get("last-event-id") or request.query_params.get("since"))
-    return ChangeStream(kit.hub, kit.access, who.key, request.session["kh"], topics, since)
+    digest = request.session["kh"]
+
+    async def key_live() -> bool:
+        return await kit.access.authenticate_digest(digest) is not None
+
+    return ChangeStream(kit.hub, who.key.account_id, topics, since, key_live)

@@ -52,7 +52,8 @@ def per_bib(passings: list[StoredPassing]) -> list[Bib]:
     return rows
 
 
-def _token(request: Request) -> str:
+def path_token(request: Request) -> str:
+    """The session token in the path (letters and digits). Raises InvalidInput."""
     token = str(request.path_params["token"])
     if not (0 < len(token) <= 128 and token.isascii() and token.isalnum()):
         raise InvalidInput("a session token is letters and digits", "token")
@@ -88,7 +89,7 @@ async def read_passings(kit: Kit, key: Key, token: str, pages: int | None) -> As
 
 async def board(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request)
-    token = _token(request)
+    token = path_token(request)
     session = await kit.timing.session(who.key, token)
     passings: list[StoredPassing] = []
     async for got in read_passings(kit, who.key, token, MAX_BOARD_PAGES):
@@ -103,7 +104,7 @@ async def board(kit: Kit, request: Request) -> Response:
 
 async def export(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request)
-    token = _token(request)
+    token = path_token(request)
     await kit.timing.session(who.key, token)
 
     async def rows() -> AsyncIterator[str]:
@@ -132,7 +133,7 @@ async def open_session(kit: Kit, request: Request) -> Response:
 
 async def close_session(kit: Kit, request: Request) -> Response:
     who, _ = await kit.gate.form(request)
-    token = _token(request)
+    token = path_token(request)
     await kit.timing.close_session(who.key, token)
     return done(request, f"{PREFIX}/timing/{token}", "Session closed")
 

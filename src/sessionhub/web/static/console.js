@@ -5,6 +5,7 @@
 //   announces a change of one of the page's topics (body data-topics). One fetch per region at a
 //   time; changes that arrive meanwhile cause one more fetch, never a queue. A region with
 //   data-rows (a garage's board, maybe thousands of rows) fetches only the changed session's row.
+//   A share link's page (no sign-in) names its own stream instead (body data-events).
 // - Clocks: <time class="tick" data-since=ms> shows the time elapsed, every second, on the
 //   server's clock (body data-now); waitlist rows with data-goal turn overdue when it passes.
 // - Forms with data-enhance post in the background (with their CSRF field, as without script)
@@ -162,11 +163,13 @@ async function run(region) {
 function refreshAll() { for (const region of regions) schedule(region, null); }
 
 function listen() {
+  // a share link's page follows its own stream (body data-events: the link's one object);
+  // a console page the console's stream of its topics
   const topics = (body.dataset.topics || "").split(" ").filter(Boolean);
-  if (!topics.length) return;
+  if (!topics.length && !body.dataset.events) return;
   const q = new URLSearchParams(topics.map((t) => ["t", t]));
   if (lastSeq) q.set("since", lastSeq);
-  const source = new EventSource(`${prefix}/events?${q}`);
+  const source = new EventSource(body.dataset.events ? `${body.dataset.events}?${q}` : `${prefix}/events?${q}`);
   let opened = false;
   source.onopen = () => {
     setState("live", true);
