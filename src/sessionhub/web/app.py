@@ -127,7 +127,8 @@ class Console:
                 if self._stations is not None:
                     kit.stations = self._stations
                 app = Starlette(routes=routes(kit), middleware=[
-                    Middleware(GZipMiddleware, minimum_size=2048),  # a board of 1,000 rows: ~250 KB -> ~25 KB
+                    # a board of 1,000 rows: ~400 KB -> ~29 KB; level 6, not Starlette's 9: 4 ms, not 10, for 5% more
+                    Middleware(GZipMiddleware, minimum_size=2048, compresslevel=6),
                     Middleware(SessionMiddleware, secret_key=secret, session_cookie=COOKIE,
                                max_age=SESSION_SECONDS, path="/console", same_site="lax",
                                https_only=self._https_only)])
