@@ -5,13 +5,18 @@
   sent, gzip) against the 150 KB target;
 - from a write's 2xx (a Coord POST of a new session) to the change painted in headless Chromium on
   that board, beside the SSE delivery of the same change to a plain subscriber of the dialect's
-  stream (``/v1/access/parking/{loc}/stream``), p50 and p99.
+  stream (``/v1/access/parking/{loc}/stream``), p50 and p99;
+- 100 open console pages (each the board's change stream, fetching the changed row on each change,
+  as the page's script does) while a writer changes the garage twice a second: the server's memory
+  and CPU beside the same run without pages, and the Coord hot GET (one session, wrk) beside the
+  same GET without pages (issue 12: within 5%).
 
     python -m bench --only console [--quick]
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import statistics
@@ -24,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Figure, cli, free_port, print_figures, sessionhub
+from bench.harness import Figure, cli, free_port, print_figures, rss_mb, sessionhub, wrk
 
 SESSIONS = 1_000
 
@@ -162,6 +167,131 @@ def painted(base: str, port: int, key: str, loc: int, rounds: int, tmp: Path) ->
     ]
 
 
+class OpenPages:
+    """``n`` console pages as the server sees them: each its own change stream (one socket, the
+    signed-in cookie), and on each change the row fetch the page's script makes (a few threads)."""
+
+    def __init__(self, port: int, cookie: str, loc: int, n: int) -> None:
+        import queue
+        import re
+        import selectors
+
+        self.events = 0
+        self.fetched = 0
+        self._stop = threading.Event()
+        self._fetches: queue.Queue[int] = queue.Queue()
+        self._sel = selectors.DefaultSelector()
+        request = (f"GET /console/events?t=parking/location/{loc} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n"
+                   "Accept: text/event-stream\r\n\r\n").encode()
+        self._socks = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(request)
+            s.setblocking(False)
+            self._sel.register(s, selectors.EVENT_READ)
+            self._socks.append(s)
+        self._session = re.compile(rb'"session":(\d+)')
+        self._threads = [threading.Thread(target=self._read, daemon=True)] + [
+            threading.Thread(target=self._fetch, args=(port, cookie, loc), daemon=True) for _ in range(4)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._sel.select(0.2):
+                try:
+                    chunk = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                except (BlockingIOError, OSError):
+                    continue
+                for m in self._session.finditer(chunk):
+                    self.events += 1
+                    self._fetches.put(int(m.group(1)))
+
+    def _fetch(self, port: int, cookie: str, loc: int) -> None:
+        import queue
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                          headers={"cookie": cookie, "x-console-fetch": "1"}) as c:
+            while not self._stop.is_set():
+                try:
+                    sid = self._fetches.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                c.get(f"/console/parking/{loc}", params={"part": "row", "session": str(sid)})
+                self.fetched += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+        for s in self._socks:
+            s.close()
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Writer:
+    """Changes the garage ``rate`` times a second (a new session, then it ends), until closed."""
+
+    def __init__(self, base: str, key: str, loc: int, rate: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(base, key, loc, rate), daemon=True)
+        self._thread.start()
+
+    def _run(self, base: str, key: str, loc: int, rate: float) -> None:
+        with httpx.Client(base_url=base, timeout=30, params={"access_key": key}) as c:
+            while not self._stop.wait(1 / rate):
+                c.post(f"/v1/access/parking/{loc}/session", json={"user_id": str(uuid.uuid4())})
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def open_pages(base: str, port: int, pid: int, key: str, loc: int, quick: bool, pages: int = 100) -> list[Figure]:
+    window = 4 if quick else 8
+    with httpx.Client(base_url=base, timeout=30) as c:
+        assert c.post("/console/signin", data={"key": key}).status_code == 303
+        cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+        one = c.get(f"/v1/access/parking/{loc}/session", params={"access_key": key}).json()[0]["id"]
+    hot = f"{base}/v1/access/parking/{loc}/session/{one}?access_key={key}"
+
+    def measure() -> tuple[float, float]:
+        """(server CPU % of a core over ``window`` s of writes, hot GET req/s under the same writes)"""
+        writer = Writer(base, key, loc, 2.0)
+        try:
+            cpu0, t0 = _cpu_s(pid), time.monotonic()
+            time.sleep(window)
+            cpu = (_cpu_s(pid) - cpu0) / (time.monotonic() - t0) * 100
+            rps = wrk(hot, seconds=window, connections=16)
+        finally:
+            writer.close()
+        return cpu, rps
+
+    rss0 = rss_mb(pid)
+    cpu0, rps0 = measure()
+    watchers = OpenPages(port, cookie, loc, pages)
+    try:
+        time.sleep(1.0)
+        rss1 = rss_mb(pid)
+        cpu1, rps1 = measure()
+        events, fetched = watchers.events, watchers.fetched
+    finally:
+        watchers.close()
+    print(f"{pages} open pages: {events:,} change events delivered, {fetched:,} row fetches; "
+          f"{(rss1 - rss0) * 1024 / pages:,.0f} KB of server memory per page")
+    return [
+        Figure(f"server RSS with {pages} open console pages", rss1, "MB", "no pages", rss0, "-", True),
+        Figure(f"server CPU with {pages} open pages, 2 changes/s", cpu1, "% core", "same writes, no pages", cpu0,
+               "-", True),
+        Figure(f"Coord hot GET with {pages} open pages", rps1, "req/s", "same GET, no pages", rps0,
+               ">= 95% of reference", rps1 >= 0.95 * rps0),
+    ]
+
+
 def main(quick: bool = False) -> list[Figure]:
     rounds, paints = (10, 10) if quick else (40, 50)
     with tempfile.TemporaryDirectory() as d:
@@ -172,7 +302,7 @@ def main(quick: bool = False) -> list[Figure]:
         loc = int(cli(db, "locations", "create", "--account", "bench", "--name", "Bench garage", "--rate", "300",
                       "--currency", "USD"))
         port = free_port()
-        with sessionhub(db, port, tmp / "server.log", "--coap", "off"):
+        with sessionhub(db, port, tmp / "server.log", "--coap", "off") as pid:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=30) as c:
                 for _ in range(SESSIONS):
@@ -181,6 +311,7 @@ def main(quick: bool = False) -> list[Figure]:
                     assert r.status_code in (200, 201), r.text
             figures = board(base, key, loc, rounds)
             figures += painted(base, port, key, loc, paints, tmp)
+            figures += open_pages(base, port, pid, key, loc, quick)
     print_figures("console (server-rendered pages, live)", figures)
     return figures
 
