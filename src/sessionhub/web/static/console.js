@@ -166,7 +166,10 @@ function listen() {
   // a share link's page follows its own stream (body data-events: the link's one object);
   // a console page the console's stream of its topics
   const topics = (body.dataset.topics || "").split(" ").filter(Boolean);
-  if (!topics.length && !body.dataset.events) return;
+  if (!topics.length && !body.dataset.events) {  // a page with nothing live on it (admin): no live state to show
+    if (stateEl) stateEl.hidden = true;
+    return;
+  }
   const q = new URLSearchParams(topics.map((t) => ["t", t]));
   if (lastSeq) q.set("since", lastSeq);
   const source = new EventSource(body.dataset.events ? `${body.dataset.events}?${q}` : `${prefix}/events?${q}`);
