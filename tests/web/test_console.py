@@ -272,3 +272,26 @@ async def test_a_board_renders_one_sessions_row_for_a_live_update(browsers: Brow
     for params in ({"part": "row", "session": str(rs.id)}, {"part": "row", "session": "x"}):
         r = await c.get(f"/console/parking/{loc}", params=params, headers={"x-console-fetch": "1"})
         assert r.status_code in (400, 404)
+
+
+async def test_a_shared_row_rendering_follows_every_change_and_stays_in_its_account(
+    browsers: Browser, keys: Keys, runtime: Runtime
+) -> None:
+    rw = await runtime.access.authenticate(keys.rw)
+    loc = await runtime.parking.create_location("acme", "Lot", 400, "USD")
+    s = await runtime.parking.create_session(rw, loc, bearer=None, user_id=user_for(1, "r"), barcode=False)
+    row = {"part": "row", "session": str(s.id)}
+    writer, reader, rival = await browsers(), await browsers(), await browsers()
+    await sign_in(writer, keys.rw)
+    await sign_in(reader, keys.read)
+    await sign_in(rival, keys.rival)
+    first = (await writer.get(f"/console/parking/{loc}", params=row)).text
+    assert 'data-list="active"' in first and "Share" in first
+    assert (await writer.get(f"/console/parking/{loc}", params=row)).text == first  # the same second: shared
+    as_reader = (await reader.get(f"/console/parking/{loc}", params=row)).text
+    assert 'data-list="active"' in as_reader and "Share" not in as_reader  # what the key may do is in the key
+    assert (await rival.get(f"/console/parking/{loc}", params=row, headers={"x-console-fetch": "1"})).status_code == 404
+    await runtime.parking.end_session(rw, loc, s.id)
+    assert 'data-list="recent"' in (await writer.get(f"/console/parking/{loc}", params=row)).text
+    await runtime.access.revoke_key(keys.read)
+    assert (await reader.get(f"/console/parking/{loc}", params=row)).status_code == 303  # signed out

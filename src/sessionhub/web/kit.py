@@ -54,6 +54,8 @@ class Kit:
                  stations: Stations = _no_stations) -> None:
         self.access, self.timing, self.parking, self.paging, self.hub = access, timing, parking, paging, hub
         self.shares = shares
+        self.row_renders: dict[tuple[int, int, int, bool, int, int], bytes] = {}
+        """A garage board's row renderings shared by the boards that fetch it (web/parking.py)."""
         self.gate = gate
         self.stations = stations
         self.static_version = static_version

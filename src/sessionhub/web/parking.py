@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from sessionhub.core import parking as core
 from sessionhub.core.access import Key
@@ -21,11 +21,13 @@ from sessionhub.core.errors import InvalidInput
 from sessionhub.core.parking import Event, Location, ParkingSession
 from sessionhub.service.parking import MAX_LIST
 from sessionhub.web import formats
+from sessionhub.web.auth import Operator
 from sessionhub.web.kit import PREFIX, Kit, done
 
 MAX_PAGES = 10
 """A location's board reads at most MAX_PAGES x MAX_LIST sessions."""
 RECENT = 25
+MAX_ROW_RENDERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +102,34 @@ def _location_id(request: Request) -> int:
     return _number(request.path_params["location_id"], "location_id")
 
 
+async def _one_row(kit: Kit, who: Operator, location_id: int, session_id: int) -> Response:
+    """One session's row, for a live board's update. Every open board of the garage fetches the row
+    a change names at once, so a rendering is shared: by the account, the row, what the key may do,
+    the last published change and the second (the row's texts change by the second at most). A key is
+    still authenticated per fetch (``Gate.require``); a change published since makes a new rendering."""
+    published = kit.hub.last_seq
+    now = kit.now_ms()
+    key = (who.key.account_id, location_id, session_id, who.can_write, published, now // 1000)
+    hit = kit.row_renders.get(key)
+    if hit is not None:
+        return HTMLResponse(hit, headers={"cache-control": "no-store"})
+    location = await kit.parking.location(who.key, location_id)
+    s = await kit.parking.session(who.key, location.id, session_id)
+    running = core.cost(location, s.start_ms, now) if s.start_ms is not None and s.end_ms is None else s.cost
+    response = kit.html("parking/_row.html", who=who, location=location, row=_row(s, running, location.currency, now))
+    if kit.hub.last_seq == published:  # nothing changed while it was read: the rendering is the row's
+        if len(kit.row_renders) >= MAX_ROW_RENDERS:
+            kit.row_renders.clear()
+        kit.row_renders[key] = bytes(response.body)
+    return response
+
+
 async def board(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request)
+    if request.query_params.get("part") == "row":
+        return await _one_row(kit, who, _location_id(request),
+                              _number(request.query_params.get("session", ""), "session"))
     location = await kit.parking.location(who.key, _location_id(request))
-    if request.query_params.get("part") == "row":  # one session's row, for a live board's update
-        s = await kit.parking.session(who.key, location.id, _number(request.query_params.get("session", ""),
-                                                                    "session"))
-        now = kit.now_ms()
-        running = core.cost(location, s.start_ms, now) if s.start_ms is not None and s.end_ms is None else s.cost
-        return kit.html("parking/_row.html", who=who, location=location, row=_row(s, running, location.currency, now))
     occ = await occupancy(kit, who.key, location, kit.now_ms())
     return kit.page(request, who, "parking/board.html", "parking/_board.html",
                     topics=(parking_location_topic(location.id),), location=location, occ=occ)
