@@ -563,7 +563,9 @@ async def test_share_links_are_found_by_hash_listed_per_object_and_revoked(store
     assert found == a
     assert (found.kind, found.ref, found.account_id, found.revoked_ms) == (Kind.PARKING, "42", acme, None)
     assert await store.reads.shares.live("nope") is None
-    assert [s.id for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 10)] == [a.id, b.id]
+    assert [s.id for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 10)] == [b.id, a.id]
+    assert [s.id for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 1)] == [b.id]
+    assert await store.reads.shares.live_of_object(acme, Kind.PARKING, "42") == 2
     assert [s.id for s in await store.reads.shares.of_object(acme, Kind.TIMING, "tok/7", 10)] == [t.id]
     async with store.unit_of_work() as uow:
         assert await uow.shares.revoke(acme, c.id, 20) is False  # rival's
@@ -571,7 +573,8 @@ async def test_share_links_are_found_by_hash_listed_per_object_and_revoked(store
         assert await uow.shares.revoke(acme, a.id, 21) is False
     assert await store.reads.shares.live("h-a") is None and await store.reads.shares.live_by_id(a.id) is None
     assert await store.reads.shares.live_by_id(b.id) == b
-    assert [s.revoked_ms for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 10)] == [20, None]
+    assert [s.revoked_ms for s in await store.reads.shares.of_object(acme, Kind.PARKING, "42", 10)] == [None, 20]
+    assert await store.reads.shares.live_of_object(acme, Kind.PARKING, "42") == 1
     with pytest.raises(Exception):  # noqa: B017 - each store raises its driver's integrity error
         async with store.unit_of_work() as uow:
             await uow.shares.insert(acme, "h-b", Kind.PAGING, "1/1", 30)

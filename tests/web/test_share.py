@@ -151,3 +151,16 @@ async def test_your_race_shows_one_bibs_passings(browsers: Browser, keys: Keys, 
                                                                        csrf, bib="99"))).text
     assert (await op.post(f"/console/share/timing/{token}", data={"csrf": csrf, "bib": ""})).status_code == 400
     assert (await op.post("/console/share/timing/nosuch", data={"csrf": csrf, "bib": "7"})).status_code == 404
+
+
+async def test_an_object_has_at_most_twenty_live_links(browsers: Browser, keys: Keys, runtime: Runtime) -> None:
+    rw = await runtime.access.authenticate(keys.rw)
+    loc = await runtime.parking.create_location("acme", "Lot", 400, "USD")
+    s = await runtime.parking.create_session(rw, loc, bearer=None, user_id=user_for(1, "a"), barcode=False)
+    made = [await runtime.shares.share_parking(rw, s.id) for _ in range(20)]
+    op = await browsers()
+    csrf = await sign_in(op, keys.rw)
+    r = await op.post("/console/share/parking", data={"csrf": csrf, "session": str(s.id)})
+    assert r.status_code == 400 and "revoke one first" in r.text
+    await runtime.shares.revoke(rw, made[0][1].id)
+    assert link_of((await op.post("/console/share/parking", data={"csrf": csrf, "session": str(s.id)})).text)

@@ -92,13 +92,12 @@ class ShareService:
         raw = self._ids.hex_token(shares.TOKEN_BYTES).lower()
         now = self._clock.now_ms()
         async with self._store.unit_of_work() as uow:
-            made = await uow.shares.of_object(key.account_id, kind, ref, shares.MAX_PER_OBJECT * 10)
-            shares.check_room(sum(1 for s in made if s.revoked_ms is None))
+            shares.check_room(await uow.shares.live_of_object(key.account_id, kind, ref))
             share = await uow.shares.insert(key.account_id, shares.token_hash(raw), kind, ref, now)
         return raw, share
 
     async def shares_of(self, key: Key | None, kind: Kind, ref: str) -> list[Share]:
-        """The links ever made of one of the key's account's objects, oldest first."""
+        """The links made of one of the key's account's objects, newest first (the latest 200)."""
         key = authorize(key, Operation.READ)
         return await self._store.reads.shares.of_object(key.account_id, kind, ref, shares.MAX_PER_OBJECT * 10)
 

@@ -12,7 +12,12 @@ _INSERT = (
 )
 _LIVE_BY_HASH = f"SELECT {_COLS} FROM share_links WHERE token_hash = $1 AND revoked_ms IS NULL"
 _LIVE_BY_ID = f"SELECT {_COLS} FROM share_links WHERE id = $1 AND revoked_ms IS NULL"
-_OF_OBJECT = f"SELECT {_COLS} FROM share_links WHERE account_id = $1 AND kind = $2 AND ref = $3 ORDER BY id LIMIT $4"
+_OF_OBJECT = (
+    f"SELECT {_COLS} FROM share_links WHERE account_id = $1 AND kind = $2 AND ref = $3 ORDER BY id DESC LIMIT $4"
+)
+_LIVE_OF_OBJECT = (
+    "SELECT count(*) FROM share_links WHERE account_id = $1 AND kind = $2 AND ref = $3 AND revoked_ms IS NULL"
+)
 _REVOKE = "UPDATE share_links SET revoked_ms = $1 WHERE id = $2 AND account_id = $3 AND revoked_ms IS NULL"
 
 
@@ -38,9 +43,13 @@ class Shares:
         return _share(await self._db.one(_LIVE_BY_ID, share_id))
 
     async def of_object(self, account_id: int, kind: Kind, ref: str, limit: int) -> list[Share]:
-        """The object's shares ever made (revoked ones too), oldest first, at most ``limit``."""
+        """The object's shares ever made (revoked ones too), newest first, at most ``limit``."""
         return [s for r in await self._db.all(_OF_OBJECT, account_id, kind.value, ref, limit)
                 if (s := _share(r)) is not None]
+
+    async def live_of_object(self, account_id: int, kind: Kind, ref: str) -> int:
+        """How many unrevoked shares the object has."""
+        return int(await self._db.value(_LIVE_OF_OBJECT, account_id, kind.value, ref) or 0)
 
     async def revoke(self, account_id: int, share_id: int, now_ms: int) -> bool:
         """Revoke the account's live share ``share_id``; False when the account has no such live share."""
