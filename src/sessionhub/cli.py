@@ -142,6 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 asyncio.get_running_loop().call_soon_threadsafe(runtime.hub.close_all)
 
     from sessionhub.http import create_app
+    from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, connection_cap, guarded_protocol
 
     settings = _serve_settings(args)
     raise_fd_limit()  # every SSE subscriber holds a socket
@@ -149,9 +150,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     runtime = build(settings)
     asyncio.run(runtime.store.preflight())  # refuse an unmigrated shared database before binding
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    guard = ConnectionGuard(ConnectionLimits(
+        settings.header_timeout, settings.body_timeout, connection_cap(settings.max_connections, settings.fd_reserve),
+        settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
     server = _Server(uvicorn.Config(
         create_app(runtime), host=host, port=port, lifespan="on", access_log=False, log_level="info",
-        server_header=False,
+        server_header=False, http=guarded_protocol(guard),
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
     ))
     server.run()
     return 0 if server.started else 1

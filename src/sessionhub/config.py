@@ -93,6 +93,24 @@ class Settings:
     jwt_secret: str | None = field(default=None, metadata=_option(secret=True, default_help="one kept in the database"))
     """HS256 secret for parking user JWTs."""
 
+    # limits (docs/limits.md) ------------------------------------------------------------------------
+    header_timeout: float = 10.0
+    """Seconds a request's headers may take (from the connection's start or the request's first byte); then 408."""
+    body_timeout: float = 60.0
+    """Seconds a request's body may take to arrive after its headers; then the connection is closed."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open after a response."""
+    max_connections: int = 0
+    """Open HTTP connections in all (0: the descriptor limit minus fd_reserve); over it: 503 and close."""
+    fd_reserve: int = 512
+    """File descriptors kept free of connections (database, logs, refusals), so the server always answers."""
+    max_connections_per_address: int = 2048
+    """Open HTTP connections from one client address; over it: 429 and close."""
+    max_streams_per_account: int = 10_000
+    """Open SSE streams of one account (all its keys); over it: 429."""
+    max_streams_per_address: int = 2048
+    """Open SSE streams from one client address; over it: 429."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``env`` (default ``os.environ``: ``SESSIONHUB_<FIELD>``, empty means unset),
@@ -108,6 +126,10 @@ class Settings:
 
     def check(self) -> None:
         """Refuse values ``serve`` must not start with; ValueError names the flag."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value < float("inf"):
+                raise ValueError(f"--{f.name.replace('_', '-')} must be a non-negative number, got {value}")
         host_port(self.http, "http")
         if self.coap is not None:
             host_port(self.coap, "coap")

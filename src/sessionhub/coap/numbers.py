@@ -23,6 +23,7 @@ CREATED, DELETED, VALID, CHANGED, CONTENT = code(2, 1), code(2, 2), code(2, 3), 
 BAD_REQUEST, UNAUTHORIZED, BAD_OPTION, FORBIDDEN, NOT_FOUND = (
     code(4, 0), code(4, 1), code(4, 2), code(4, 3), code(4, 4))
 METHOD_NOT_ALLOWED, CONFLICT, REQUEST_ENTITY_TOO_LARGE = code(4, 5), code(4, 9), code(4, 13)
+TOO_MANY_REQUESTS = code(4, 29)  # RFC 8516
 INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE = code(5, 0), code(5, 3)
 
 # option numbers

@@ -22,6 +22,7 @@ tree to prove every class has an entry in every table.
     │   ├── AlreadyExists       e.g. a serial number bound twice
     │   └── IllegalTransition   e.g. an exit scan before entry, ending a barcode session
     ├── MethodNotAllowed        a known path with a method it does not take
+    ├── RateLimited             too many requests or streams from one key or address; retry later
     └── StoreUnavailable        the database cannot be reached; the request may be retried
         └── SchemaError         the database's schema is not the one this build expects
 """
@@ -121,6 +122,17 @@ class IllegalTransition(Conflict):
 
 class MethodNotAllowed(SessionhubError):
     code = "method_not_allowed"
+
+
+class RateLimited(SessionhubError):
+    """Over a rate or count limit of one key, account or client address. ``retry_after``: whole
+    seconds after which a retry can succeed (HTTP sends it as ``Retry-After``)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(SessionhubError):

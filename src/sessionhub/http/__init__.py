@@ -6,11 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from starlette.responses import Response
 from starlette.routing import Mount, Route, Router
 
-from sessionhub.core.errors import SessionhubError, lookup
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, not_found
+from sessionhub.http.errors import ErrorBoundary, not_found, renderer
 from sessionhub.http.fastpath import FastLane
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
@@ -19,17 +17,15 @@ from sessionhub.http.parking import render_error as parking_render
 from sessionhub.http.parking_search import SearchApi
 from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
-from sessionhub.http.timing import TimingApi, json
+from sessionhub.http.timing import TimingApi
 from sessionhub.http.timing import render_error as timing_render
 
 if TYPE_CHECKING:
     from sessionhub.runtime import Runtime
 
 
-def render_error(error: SessionhubError | None) -> Response:
-    """Errors outside every dialect's prefix: a plain JSON error."""
-    error = error or SessionhubError("internal error")
-    return json({"error": {"code": error.code, "message": error.message}}, lookup(HTTP_STATUS, error))
+render_error = renderer()
+"""Errors outside every dialect's prefix: a plain JSON error."""
 
 
 def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
@@ -60,5 +56,6 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
     router = Router(routes, lifespan=run if lifespan else None, default=not_found(dialects, render_error))
     app = ErrorBoundary(router, render_error)
     lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),
-                            ("/v1/paging/stream", paging_stream, render_error)])
+                            ("/v1/paging/stream", paging_stream, render_error)],
+                      runtime.settings.max_streams_per_address, runtime.settings.max_streams_per_account)
     return FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionhub.core import errors as E
-from sessionhub.core.errors import MethodNotAllowed, RouteNotFound, SessionhubError
+from sessionhub.core.errors import MethodNotAllowed, RateLimited, RouteNotFound, SessionhubError, lookup
 
 log = logging.getLogger("sessionhub.http")
 
@@ -38,6 +40,7 @@ HTTP_STATUS: dict[type[SessionhubError], int] = {
     E.AlreadyExists: 409,
     E.IllegalTransition: 409,
     E.MethodNotAllowed: 405,
+    E.RateLimited: 429,
     E.StoreUnavailable: 503,
     E.SchemaError: 503,
 }
@@ -45,6 +48,31 @@ HTTP_STATUS: dict[type[SessionhubError], int] = {
 
 Render = Callable[[SessionhubError | None], Response]
 """A dialect's renderer: a core error to its response; None is an unexpected failure (500)."""
+
+Bodies = dict[type[SessionhubError], Callable[[SessionhubError], dict[str, Any]]]
+"""A dialect's error table: the body of every class of the core's error tree (a test walks the tree)."""
+
+_encode = msgspec.json.Encoder().encode
+
+
+def generic_body(error: SessionhubError) -> dict[str, Any]:
+    """The body of an error outside every dialect's prefix (and of what no dialect claims)."""
+    return {"error": {"code": error.code, "message": error.message}}
+
+
+def renderer(bodies: Bodies | None = None) -> Render:
+    """The one way an HTTP error is rendered: the body from the dialect's table (``bodies``; None:
+    ``generic_body``), the status from ``HTTP_STATUS``, and ``Retry-After`` for a ``RateLimited``."""
+
+    def render(error: SessionhubError | None) -> Response:
+        error = error or SessionhubError("internal error")
+        body = generic_body(error) if bodies is None else lookup(bodies, error)(error)
+        response = Response(_encode(body), lookup(HTTP_STATUS, error), media_type="application/json")
+        if isinstance(error, RateLimited):
+            response.headers["retry-after"] = str(error.retry_after)
+        return response
+
+    return render
 
 
 def from_http_exception(exc: HTTPException) -> SessionhubError | None:

@@ -19,12 +19,12 @@ from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.changes import parking_location_topic, parking_locations_prefix, parking_session_topic
-from sessionhub.core.errors import InvalidInput, SessionhubError, Unauthorized, lookup
+from sessionhub.core.errors import InvalidInput, Unauthorized
 from sessionhub.core.parking import Event, ParkingSession
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.conditional import Conditional, etag
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
+from sessionhub.http.errors import ErrorBoundary, Render, renderer
 from sessionhub.http.fastpath import FastHandler, header, query_param
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
@@ -45,9 +45,7 @@ def json(body: Any, status: int = 200) -> Response:
     return Response(_encode(body), status, media_type=JSON)
 
 
-def render_error(error: SessionhubError | None) -> Response:
-    error = error or SessionhubError("internal error")
-    return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
+render_error = renderer(wire.BODIES)
 
 
 def path_id(request: Request, name: str) -> int:

@@ -143,6 +143,7 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.AlreadyExists: _coord,
     E.IllegalTransition: _coord,
     E.MethodNotAllowed: _coord,
+    E.RateLimited: _coord,
     E.StoreUnavailable: _coord,
     E.SchemaError: _coord,
 }

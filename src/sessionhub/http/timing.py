@@ -17,12 +17,12 @@ from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.changes import device_topic, timing_devices_prefix, timing_session_topic
-from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
+from sessionhub.core.errors import InvalidInput
 from sessionhub.core.timing import TimingSession, parse_id
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.conditional import Conditional, etag
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
+from sessionhub.http.errors import ErrorBoundary, Render, renderer
 from sessionhub.http.fastpath import FastHandler, header
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
@@ -39,9 +39,7 @@ def json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(_encode(body), status, media_type=JSON)
 
 
-def render_error(error: SessionhubError | None) -> Response:
-    error = error or SessionhubError("internal error")
-    return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
+render_error = renderer(wire.BODIES)
 
 
 hex_id = parse_id

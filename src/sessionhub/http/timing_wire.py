@@ -159,6 +159,7 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.AlreadyExists: _echo("deviceid"),
     E.IllegalTransition: _plain("Conflict"),
     E.MethodNotAllowed: _plain("Method not allowed"),
+    E.RateLimited: _plain("Too many requests"),
     E.StoreUnavailable: _plain("Service unavailable"),
     E.SchemaError: _plain("Service unavailable"),
 }

@@ -1,0 +1,195 @@
+"""Connection hygiene over real sockets against ``sessionhub serve`` (issue 9 #1): slow clients are
+closed after the read timeouts, connections and streams are capped per address, per account and in
+all with a clean 429/503, and the descriptor reserve keeps the server answering instead of EMFILE.
+
+The guard sits below the store, so these run on SQLite only."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import resource
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, free_port, start_server, stop_server, wait_for_port
+
+
+@contextlib.contextmanager
+def served(tmp_path: Path, *flags: str) -> Iterator[Server]:
+    db = f"sqlite:///{tmp_path / 'guard.db'}"
+    subprocess.run([sys.executable, "-m", "sessionhub", "migrate", "--db", db], check=True, capture_output=True)
+    srv = start_server(db, tmp_path / "server.log", *flags)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+_open: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def close_sockets() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().close()
+
+
+def connect(server: Server, source: str = "127.0.0.1") -> socket.socket:
+    """A client socket from ``source`` (closed at the end of the test)."""
+    s = socket.socket()
+    _open.append(s)
+    s.bind((source, 0))
+    s.settimeout(20)
+    s.connect(("127.0.0.1", int(server.base_url.rsplit(":", 1)[1])))
+    return s
+
+
+def read_all(s: socket.socket) -> bytes:
+    """Everything the server sends until it closes (bounded by the socket's timeout)."""
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    return out
+
+
+def session(server: Server) -> tuple[str, str]:
+    key = server.cli("keys", "create", "--account", "acme", "--access", "READ_WRITE")
+    with httpx.Client(base_url=server.base_url, headers={"api_key": key}) as c:
+        deviceid = c.post("/v0/devices", json={"model": "X1", "serial_number": "S-1"}).json()["deviceid"]
+        token = c.post("/v0/sessions", json={"deviceid": deviceid}).json()["token_session"]
+    return key, token
+
+
+def test_slow_headers_a_silent_connection_and_a_slow_body_are_closed(tmp_path: Path) -> None:
+    with served(tmp_path, "--header-timeout", "1", "--body-timeout", "1") as server:
+        slow = connect(server)
+        slow.sendall(b"GET /v0/devices HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        silent = connect(server)
+        body = connect(server)
+        body.sendall(b"POST /v0/passings HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n{\"token")
+        started = time.monotonic()
+        answer = read_all(slow)
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer
+        assert read_all(silent).startswith(b"HTTP/1.1 408 ")
+        assert read_all(body) == b""  # mid-body: closed (nothing to answer a half request with)
+        assert time.monotonic() - started < 15
+        # keep-alive requests that arrive whole are never cut
+        ok = http.client.HTTPConnection("127.0.0.1", int(server.base_url.rsplit(":", 1)[1]), timeout=20)
+        for _ in range(3):
+            ok.request("GET", "/v0/devices")
+            response = ok.getresponse()
+            assert response.status == 401 and response.read()
+            time.sleep(0.6)
+        ok.close()
+        assert "did not arrive in time" in server.log.read_text()
+
+
+def test_over_the_address_cap_a_clean_429_while_other_addresses_are_served(tmp_path: Path) -> None:
+    with served(tmp_path, "--max-connections-per-address", "5") as server:
+        key, token = session(server)
+        held = [connect(server, "127.0.0.2") for _ in range(5)]
+        for s in held:
+            s.sendall(b"GET /v0/devices HTTP/1.1\r\nHost: x\r\n")
+        refused = connect(server, "127.0.0.2")
+        answer = read_all(refused)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429 ") and b"retry-after: 5" in head
+        assert httpx.Response(429, content=body).json()["error"]["code"] == "too_many_connections"
+        r = httpx.get(f"{server.base_url}/v0/sessions/{token}", headers={"api_key": key}, timeout=20)
+        assert r.status_code == 200
+        for s in held:
+            s.close()
+        deadline = time.monotonic() + 20  # the slots come back once the server sees the closes
+        while True:
+            again = connect(server, "127.0.0.2")
+            if True:
+                again.sendall(b"GET /v0/devices HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n")
+                if read_all(again).startswith(b"HTTP/1.1 401 ") or time.monotonic() > deadline:
+                    break
+            time.sleep(0.2)
+        assert "per-address cap" in server.log.read_text()
+
+
+def test_at_the_descriptor_limit_new_clients_get_503_and_a_held_connection_still_works(tmp_path: Path) -> None:
+    """A process limited to 512 descriptors, 256 of them reserved: 300 attacker connections from 8
+    addresses; the server refuses the surplus with 503 instead of running out (EMFILE)."""
+    db = f"sqlite:///{tmp_path / 'guard.db'}"
+    subprocess.run([sys.executable, "-m", "sessionhub", "migrate", "--db", db], check=True, capture_output=True)
+    key = subprocess.run([sys.executable, "-m", "sessionhub", "keys", "create", "--account", "acme", "--access",
+                          "READ", "--db", db], check=True, capture_output=True, text=True).stdout.strip()
+    port, log = free_port(), tmp_path / "server.log"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "sessionhub", "serve", "--db", db, "--http", f"127.0.0.1:{port}",
+                                 "--coap", "off", "--fd-reserve", "256", "--header-timeout", "60"],
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit)
+    server = Server(proc, f"http://127.0.0.1:{port}", db, log)
+    attackers: list[socket.socket] = []
+    try:
+        wait_for_port(port, proc, log)
+        legit = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        legit.request("GET", "/v0/devices", headers={"api_key": key})
+        assert legit.getresponse().read() and True
+        for n in range(300):
+            s = connect(server, f"127.0.0.{2 + n % 8}")
+            s.sendall(b"GET /v0/devices HTTP/1.1\r\nHost: x\r\n")
+            attackers.append(s)
+        time.sleep(0.5)
+        answered = [s for s in attackers if select.select([s], [], [], 0)[0]]
+        refusals = [read_all(s) for s in answered]
+        assert len(refusals) >= 300 - 256 and all(r.startswith(b"HTTP/1.1 503 ") for r in refusals), refusals[:3]
+        legit.request("GET", "/v0/devices", headers={"api_key": key})
+        response = legit.getresponse()
+        assert response.status == 200 and response.read()
+        legit.close()
+        text = log.read_text()
+        assert "connections open, the cap" in text and "Too many open files" not in text
+    finally:
+        stop_server(server)
+
+
+def test_streams_are_capped_per_address_and_per_account(tmp_path: Path) -> None:
+    with served(tmp_path, "--max-streams-per-address", "2", "--max-streams-per-account", "3") as server:
+        key, token = session(server)
+        url = f"/v0/sessions/{token}/stream"
+        with contextlib.ExitStack() as stack:
+            def client(source: str) -> httpx.Client:
+                transport = httpx.HTTPTransport(local_address=source)
+                return stack.enter_context(httpx.Client(base_url=server.base_url, transport=transport, timeout=20,
+                                                        headers={"api_key": key}))
+
+            def open_stream(c: httpx.Client) -> httpx.Response:
+                return stack.enter_context(c.stream("GET", url))
+
+            one = client("127.0.0.1")
+            first, _ = open_stream(one), open_stream(one)
+            assert first.status_code == 200
+            refused = one.get(url)
+            assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+            assert refused.json()["description"] == "Too many requests"
+            other = client("127.0.0.2")
+            assert open_stream(other).status_code == 200  # the account's third
+            over = other.get(url)  # the address has room, the account has not
+            assert over.status_code == 429 and "account" in over.json()["message"]
+            assert one.get(f"/v0/sessions/{token}").status_code == 200  # plain GETs are not streams
+        assert "stream refused (429)" in server.log.read_text()
+
+
+@pytest.mark.parametrize("flag", ["--header-timeout", "--max-connections"])
+def test_a_limit_flag_refuses_what_is_not_a_number(tmp_path: Path, flag: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}",
+                          flag, "-1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and flag in out.stderr
