@@ -110,6 +110,18 @@ class Settings:
     """Open SSE streams of one account (all its keys); over it: 429."""
     max_streams_per_address: int = 2048
     """Open SSE streams from one client address; over it: 429."""
+    rate_per_key: float = 100.0
+    """Requests per second one key may make, sustained (0: no limit); over it: 429 with Retry-After."""
+    rate_key_burst: float = 200.0
+    """Requests one key may make at once above its rate."""
+    rate_per_address: float = 200.0
+    """Requests per second from one client address (IPv6: its /64), sustained (0: no limit); over it: 429."""
+    rate_address_burst: float = 400.0
+    """Requests one client address may make at once above its rate."""
+    rate_auth_failures: float = 2.0
+    """401 answers per second one client address may draw, sustained; beyond, its requests get 429."""
+    rate_auth_failures_burst: float = 20.0
+    """401 answers one client address may draw at once."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

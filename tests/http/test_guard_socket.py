@@ -193,3 +193,19 @@ def test_a_limit_flag_refuses_what_is_not_a_number(tmp_path: Path, flag: str) ->
     out = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}",
                           flag, "-1"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and flag in out.stderr
+
+
+def test_a_client_leaving_mid_upload_is_a_quiet_debug_line_not_an_error(tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        key, token = session(server)
+        for _ in range(3):
+            s = connect(server)
+            s.sendall(b"POST /v0/passings HTTP/1.1\r\nHost: x\r\napi_key: " + key.encode()
+                      + b"\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{\"token_session\": ")
+            time.sleep(0.2)
+            s.close()
+        time.sleep(1.0)
+        r = httpx.get(f"{server.base_url}/v0/sessions/{token}", headers={"api_key": key}, timeout=20)
+        assert r.status_code == 200
+        text = server.log.read_text()
+        assert "ERROR" not in text and "Traceback" not in text, text

@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Mount, Route
 
-from sessionhub.http.errors import ErrorBoundary, not_found, renderer
+from sessionhub.http.errors import ErrorBoundary, not_found, render_for, renderer
 from sessionhub.http.fastpath import FastLane
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
 from sessionhub.http.parking import render_error as parking_render
 from sessionhub.http.parking_search import SearchApi
+from sessionhub.http.ratelimit import Limiter, RateLimit, Rates
+from sessionhub.http.routing import router
 from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi
@@ -28,7 +30,7 @@ render_error = renderer()
 """Errors outside every dialect's prefix: a plain JSON error."""
 
 
-def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
+def create_app(runtime: Runtime, *, lifespan: bool = True) -> RateLimit:
     """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``."""
 
     @asynccontextmanager
@@ -53,9 +55,13 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> FastLane:
     ]
     dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render),
                 ("/v1/search/parking/", parking_render)]
-    router = Router(routes, lifespan=run if lifespan else None, default=not_found(dialects, render_error))
-    app = ErrorBoundary(router, render_error)
+    pick = render_for(dialects, render_error)
+    top = router(routes, lifespan=run if lifespan else None, default=not_found(pick))
+    app = ErrorBoundary(top, render_error)
     lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),
                             ("/v1/paging/stream", paging_stream, render_error)],
                       runtime.settings.max_streams_per_address, runtime.settings.max_streams_per_account)
-    return FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])
+    fast = FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])
+    s = runtime.settings
+    return RateLimit(fast, Limiter(Rates(s.rate_per_key, s.rate_key_burst, s.rate_per_address, s.rate_address_burst,
+                                         s.rate_auth_failures, s.rate_auth_failures_burst)), pick)

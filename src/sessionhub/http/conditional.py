@@ -67,7 +67,8 @@ def wait_seconds(raw: str | None) -> int | None:
     """
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or not WAIT_MIN <= int(raw) <= WAIT_MAX:
+    # the length first: int() of 4,301+ digits raises (CPython's conversion limit), which was a 500
+    if not (len(raw) <= 2 and raw.isascii() and raw.isdigit()) or not WAIT_MIN <= int(raw) <= WAIT_MAX:
         raise InvalidInput(f"wait must be a whole number of seconds from {WAIT_MIN} to {WAIT_MAX}", "wait")
     return int(raw)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,6 +105,8 @@ class ErrorBoundary:
 
         try:
             await self.app(scope, receive, guarded)
+        except ClientDisconnect:  # the client left mid-upload: nobody to answer, nothing went wrong here
+            log.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
         except Exception as exc:
             if isinstance(exc, SessionhubError):
                 error: SessionhubError | None = exc
@@ -119,14 +122,21 @@ class ErrorBoundary:
             await self.render(error)(scope, receive, send)
 
 
-def not_found(dialects: Sequence[tuple[str, Render]], fallback: Render) -> ASGIApp:
-    """The router's default: a path no route took answers 404 in the form of the dialect whose
-    prefix it has (a path that only nearly matches a dialect's mount, e.g. one holding a
-    percent-encoded newline, is still that dialect's client), else in ``fallback``'s."""
+def render_for(dialects: Sequence[tuple[str, Render]], fallback: Render) -> Callable[[str], Render]:
+    """path -> the renderer of the dialect whose prefix the path has (a path that only nearly
+    matches a dialect's mount, e.g. one holding a percent-encoded newline, is still that dialect's
+    client), else ``fallback``."""
+
+    def pick(path: str) -> Render:
+        return next((r for prefix, r in dialects if path.startswith(prefix)), fallback)
+
+    return pick
+
+
+def not_found(pick: Callable[[str], Render]) -> ASGIApp:
+    """The router's default: a path no route took answers 404 in the form of its dialect."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        render = next((r for prefix, r in dialects if path.startswith(prefix)), fallback)
-        await render(RouteNotFound("no such resource"))(scope, receive, send)
+        await pick(scope["path"])(RouteNotFound("no such resource"))(scope, receive, send)
 
     return app

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import Route
 from starlette.types import Scope
 
 from sessionhub.core.access import Key
@@ -26,6 +26,7 @@ from sessionhub.http.body import decode, query_int, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import ErrorBoundary, Render, renderer
 from sessionhub.http.fastpath import FastHandler, header, query_param
+from sessionhub.http.routing import router
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
@@ -216,11 +217,11 @@ class ParkingApi:
             Route("/{location_id}/session/{session_id}/end", self.end_session, methods=["PUT"]),
             Route("/{location_id}/gate/scan", self.scan, methods=["POST"]),
         ]
-        return ErrorBoundary(Router(routes), render_error)
+        return ErrorBoundary(router(routes), render_error)
 
     def users_app(self) -> ErrorBoundary:
         """Coord's Users API subset, to mount at ``/v1/users``."""
-        return ErrorBoundary(Router([
+        return ErrorBoundary(router([
             Route("/create_jwt", self.create_jwt, methods=["POST"]),
             Route("/testing/create_jwt", self.create_test_jwt, methods=["POST"]),
         ]), render_error)

@@ -15,7 +15,7 @@ import math
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import Route
 
 from sessionhub.core.errors import InvalidInput
 from sessionhub.core.parking import parse_location_ids
@@ -23,6 +23,7 @@ from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import query_int, query_time
 from sessionhub.http.errors import ErrorBoundary
 from sessionhub.http.parking import ParkingApi, json, path_id, render_error
+from sessionhub.http.routing import router
 
 MAX_RADIUS_KM = 100.0
 """A search wider than this is refused: a partner app looks around a place, not a country."""
@@ -74,7 +75,7 @@ class SearchApi:
 
     def app(self) -> ErrorBoundary:
         """The search API's ASGI app, to mount at ``/v1/search/parking``."""
-        return ErrorBoundary(Router([
+        return ErrorBoundary(router([
             Route("/location", self.locations, methods=["GET"]),
             Route("/location/{id}", self.location, methods=["GET"]),
         ]), render_error)

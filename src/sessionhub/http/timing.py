@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import Route
 from starlette.types import Scope
 
 from sessionhub.core.access import Key
@@ -24,6 +24,7 @@ from sessionhub.http.body import decode, query_int, query_time, read_body
 from sessionhub.http.conditional import Conditional, etag
 from sessionhub.http.errors import ErrorBoundary, Render, renderer
 from sessionhub.http.fastpath import FastHandler, header
+from sessionhub.http.routing import router
 from sessionhub.http.sse import EventStream
 from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
@@ -229,7 +230,7 @@ class TimingApi:
             Route("/passings/device2/{deviceid}", get(self.resume_device, self.key, _device), methods=["GET"]),
             Route("/passings/device2/{deviceid}/stream", self.device2_stream, methods=["GET"]),
         ]
-        return ErrorBoundary(Router(routes), render_error)
+        return ErrorBoundary(router(routes), render_error)
 
 
 def _session_body(session: TimingSession) -> bytes:

@@ -8,6 +8,7 @@ Bodies use the legacy bare envelope (``{"description": ..., "result": ...}``), t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -55,10 +56,17 @@ class RecordPassings(msgspec.Struct, forbid_unknown_fields=True):
     passings_list: list[PassingIn]
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,20})?")
+"""A coordinate sent as a string: a plain ASCII decimal like the reference's ``"12.000"`` (Python's
+``float`` also takes ``"1_0"``, ``" 12 "``, ``"١٢"`` and ``"1e1"``, which were stored as sent)."""
+
+
 def _coordinate(value: str | float | None, limit: float, field: str) -> str | None:
     """Coordinates travel as strings (legacy) or numbers (new spec); they are kept as strings."""
     if value is None:
         return None
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise InvalidInput(f"{field} must be a decimal number like \"12.000\"", field)
     try:
         number = float(value)
     except ValueError:
@@ -68,12 +76,19 @@ def _coordinate(value: str | float | None, limit: float, field: str) -> str | No
     return value if isinstance(value, str) else repr(value)
 
 
+def _timestamp(value: datetime, field: str) -> int:
+    try:
+        return to_ms(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: {exc}", field) from None
+
+
 def to_passings(body: RecordPassings) -> list[Passing]:
     out = []
     for i, p in enumerate(body.passings_list):
         where = f"passings_list[{i}]"
         out.append(Passing(
-            p.num_passing, to_ms(p.timestamp), p.bib, p.chip, p.participant_id,
+            p.num_passing, _timestamp(p.timestamp, f"{where}.timestamp"), p.bib, p.chip, p.participant_id,
             _coordinate(p.latitude, 90.0, f"{where}.latitude"), _coordinate(p.longitude, 180.0, f"{where}.longitude"),
             p.status, p.timezone, p.gender,
         ))
