@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from sessionhub.http.conditional import Conditional
 from sessionhub.http.errors import ErrorBoundary, not_found, render_for, renderer
-from sessionhub.http.fastpath import FastLane
+from sessionhub.http.fastpath import FastLane, fast_routes
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
 from sessionhub.http.parking import render_error as parking_render
 from sessionhub.http.parking_search import SearchApi
 from sessionhub.http.ratelimit import Limiter, RateLimit, Rates
+from sessionhub.http.renders import Renders
 from sessionhub.http.routing import router
 from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
@@ -45,23 +47,29 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> RateLimit:
     paging_stream = PagingStreams(runtime.access, runtime.paging, streams).stream
     timing = TimingApi(runtime.access, runtime.timing, runtime.hub, streams)
     parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)
-    routes = [
-        Mount("/v0", app=timing.app()),
-        Mount("/v1/access/parking", app=parking.app()),
-        Mount("/v1/users", app=parking.users_app()),
-        Mount("/v1/search/parking", app=SearchApi(parking).app()),
-        Route("/live", live_page, methods=["GET"]),
-        Route("/v1/paging/stream", paging_stream, methods=["GET"]),
-    ]
+    renders = Renders()
+    get = Conditional(runtime.hub, renders)
     dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render),
                 ("/v1/search/parking/", parking_render)]
     pick = render_for(dialects, render_error)
-    top = router(routes, lifespan=run if lifespan else None, default=not_found(pick))
-    app = ErrorBoundary(top, render_error)
-    lane = StreamLane(app, [*timing.stream_routes(), *parking.stream_routes(),
-                            ("/v1/paging/stream", paging_stream, render_error)],
-                      runtime.settings.max_streams_per_address, runtime.settings.max_streams_per_account)
-    fast = FastLane(lane, [*timing.fast_routes(), *parking.fast_routes()])
+    # every route of every dialect, said once: the full stack and both lanes are built from it
+    mounts: list[tuple[str, list[BaseRoute]]] = [
+        ("/v0", timing.routes(get)),
+        ("/v1/access/parking", parking.routes(get)),
+        ("/v1/users", parking.users_routes()),
+        ("/v1/search/parking", SearchApi(parking).routes()),
+        ("", [Route("/live", live_page, methods=["GET"]), Route("/v1/paging/stream", paging_stream, methods=["GET"])]),
+    ]
+    top: list[BaseRoute] = []
+    for prefix, routes in mounts:
+        if prefix:
+            top.append(Mount(prefix, app=ErrorBoundary(router(routes), pick(prefix + "/"))))
+        else:
+            top.extend(routes)
+    app = ErrorBoundary(router(top, lifespan=run if lifespan else None, default=not_found(pick)), render_error)
     s = runtime.settings
-    return RateLimit(fast, Limiter(Rates(s.rate_per_key, s.rate_key_burst, s.rate_per_address, s.rate_address_burst,
-                                         s.rate_auth_failures, s.rate_auth_failures_burst)), pick)
+    lane = StreamLane(app, mounts, pick, s.max_streams_per_address, s.max_streams_per_account)
+    fast = FastLane(lane, fast_routes(mounts, get.fast), runtime.hub, renders)
+    limiter = Limiter(Rates(s.rate_per_key, s.rate_key_burst, s.rate_per_address, s.rate_address_burst,
+                            s.rate_auth_failures, s.rate_auth_failures_burst))
+    return RateLimit(fast, limiter, pick)

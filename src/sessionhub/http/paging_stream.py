@@ -24,6 +24,7 @@ from sessionhub.coap.lrs import session_dict
 from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.changes import Change, paging_prefix
 from sessionhub.core.paging import GuestSession
+from sessionhub.http import keyrules
 from sessionhub.http.sse import EventStream, Step
 from sessionhub.http.streams import Streams, options
 from sessionhub.service.access import AccessService
@@ -86,8 +87,5 @@ class PagingStreams:
         self.access, self.paging, self.streams = access, paging, streams
 
     async def stream(self, request: Request) -> EventStream:
-        headers, query = request.headers, request.query_params
-        key = authorize(await self.access.authenticate(
-            headers.get("api_key") or headers.get("x-api-key") or query.get("access_key") or query.get("api_key")),
-            Operation.READ)
+        key = authorize(await self.access.authenticate(keyrules.PAGING_STREAM(request.scope)), Operation.READ)
         return self.streams.follow(PagingFeed(self.paging, key), options(request))

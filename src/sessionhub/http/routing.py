@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+Mounts = Sequence[tuple[str, Sequence[BaseRoute]]]
+"""Every route of the app as (mount prefix, routes); prefix "" for routes at the top."""
+
 
 def router(routes: Sequence[BaseRoute], default: ASGIApp | None = None, **kw: object) -> Router:
     """A Router of ``routes`` whose slash redirect is relative (then ``default``, else Starlette's 404)."""
