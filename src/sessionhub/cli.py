@@ -153,9 +153,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     guard = ConnectionGuard(ConnectionLimits(
         settings.header_timeout, settings.body_timeout, connection_cap(settings.max_connections, settings.fd_reserve),
         settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
+    app = create_app(runtime)
     server = _Server(uvicorn.Config(
-        create_app(runtime), host=host, port=port, lifespan="on", access_log=False, log_level="info",
-        server_header=False, http=guarded_protocol(guard),
+        app, host=host, port=port, lifespan="on", access_log=False, log_level="info",
+        server_header=False, http=guarded_protocol(guard, app),
+        proxy_headers=False,  # limits count the peer address, in both lanes alike (docs/limits.md)
         timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
     ))
     server.run()

@@ -209,3 +209,59 @@ def test_a_client_leaving_mid_upload_is_a_quiet_debug_line_not_an_error(tmp_path
         assert r.status_code == 200
         text = server.log.read_text()
         assert "ERROR" not in text and "Traceback" not in text, text
+
+
+def heads_and_bodies(raw: bytes) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """Split HTTP/1.1 responses with Content-Length bodies: (status line, headers but date, body)."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        status, *lines = head.split(b"\r\n")
+        headers = dict(line.split(b": ", 1) for line in lines)
+        headers.pop(b"date")
+        size = int(headers.get(b"content-length", b"0"))
+        if len(rest) < size:
+            raise ValueError("incomplete")
+        out.append((status, headers, rest[:size]))
+        raw = rest[size:]
+    return out
+
+
+def test_the_protocol_lane_answers_as_the_asgi_stack_pipelined_and_keep_alive(tmp_path: Path) -> None:
+    """The second GET of a session is answered at the protocol level (from the kept render); byte for
+    byte (but the date) it is the first one, the ASGI stack's; pipelined requests keep their order;
+    HTTP/1.0 gets its connection closed; a 304 carries the ETag and no body."""
+    with served(tmp_path) as server:
+        key, token = session(server)
+        get = f"GET /v0/sessions/{token} HTTP/1.1\r\nHost: x\r\napi_key: {key}\r\n\r\n".encode()
+        s = connect(server)
+        s.sendall(get)
+        first = s.recv(65536)
+        while first.count(b"}") < 2:
+            first += s.recv(65536)
+        s.sendall(get * 3)  # pipelined
+        raw = b""
+        deadline = time.monotonic() + 20
+        while len(heads_and_bodies_safe(raw)) < 3 and time.monotonic() < deadline:
+            raw += s.recv(65536)
+        answers = heads_and_bodies(first) + heads_and_bodies(raw)
+        assert len(answers) == 4 and all(a == answers[0] for a in answers), answers
+        status, headers, body = answers[0]
+        assert status == b"HTTP/1.1 200 OK" and headers[b"content-type"] == b"application/json"
+        assert httpx.Response(200, content=body).json()["result"][0]["token_session"] == token
+        tag = headers[b"etag"]
+        s.sendall(get.replace(b"\r\n\r\n", b"\r\nif-none-match: " + tag + b"\r\n\r\n"))
+        not_modified = s.recv(65536)
+        assert not_modified.startswith(b"HTTP/1.1 304 ") and b"etag: " + tag in not_modified
+        assert not_modified.endswith(b"\r\n\r\n")
+        old = connect(server)
+        old.sendall(get.replace(b"HTTP/1.1", b"HTTP/1.0"))
+        closed = read_all(old)  # the server closes it
+        assert closed.startswith(b"HTTP/1.1 200 ") and b"connection: close" in closed and closed.endswith(body)
+
+
+def heads_and_bodies_safe(raw: bytes) -> list[object]:
+    try:
+        return list(heads_and_bodies(raw))
+    except (ValueError, KeyError):
+        return []

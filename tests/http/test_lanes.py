@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from sessionhub.config import Settings
 from sessionhub.http import create_app
 from sessionhub.http.fastpath import FastLane
 from sessionhub.http.ratelimit import RateLimit
-from sessionhub.runtime import Runtime
+from sessionhub.runtime import Runtime, build
 from tests.conftest import Keys
 
 USER = "00000000-0000-4000-8000-000000000001"
@@ -33,6 +34,18 @@ class Both:
         self.lane: FastLane = app.app
         self.whole = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         self.full = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.lane.app), base_url="http://t")
+
+
+@pytest.fixture
+async def runtime(db_url: str) -> AsyncIterator[Runtime]:
+    """The rate limits off: the test plays many clients (and many 401s) from one address."""
+    rt = build(Settings(db=db_url, rate_per_key=0, rate_per_address=0, rate_auth_failures=0))
+    await rt.store.apply_migrations()
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
 
 
 @pytest.fixture

@@ -72,4 +72,4 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> RateLimit:
     fast = FastLane(lane, fast_routes(mounts, get.fast), runtime.hub, renders)
     limiter = Limiter(Rates(s.rate_per_key, s.rate_key_burst, s.rate_per_address, s.rate_address_burst,
                             s.rate_auth_failures, s.rate_auth_failures_burst))
-    return RateLimit(fast, limiter, pick)
+    return RateLimit(fast, limiter, pick, lane=fast)

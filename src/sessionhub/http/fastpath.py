@@ -68,11 +68,20 @@ class FastLane:
         self.app, self.routes, self.hub, self.renders = app, list(routes), hub, renders
         self.notes = ThrottledLog(log)
         self.answered = 0
+        # by mount and first segment after it ("*": a parameter), so a GET tries the two or three that may match
+        self._by_head: dict[tuple[str, str], list[FastRoute]] = {}
+        for fr in self.routes:
+            head = _first(fr.route.path)
+            self._by_head.setdefault((fr.prefix, "*" if head.startswith("{") else head), []).append(fr)
+        self._prefixes = sorted({fr.prefix for fr in self.routes}, key=len, reverse=True)
 
     def route_of(self, path: str) -> tuple[FastRoute, dict[str, str]] | None:
-        for fr in self.routes:
-            if path.startswith(fr.prefix):
-                match = fr.route.path_regex.match(path[len(fr.prefix):])
+        for prefix in self._prefixes:
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix):]
+            for fr in (*self._by_head.get((prefix, _first(rest)), ()), *self._by_head.get((prefix, "*"), ())):
+                match = fr.route.path_regex.match(rest)
                 if match is not None:
                     return fr, match.groupdict()
         return None
@@ -118,6 +127,11 @@ class FastLane:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+def _first(path: str) -> str:
+    """The first segment of ``path``: ``sessions`` of ``/sessions/{token}``."""
+    return path.split("/", 2)[1] if path.count("/") else path
 
 
 def run_now(coro: Coroutine[Any, Any, Answer | None]) -> tuple[bool, Answer | None]:

@@ -18,6 +18,12 @@ descriptors and every new client was refused by the kernel (EMFILE) while they s
   descriptor limit: the total cap sits ``fd_reserve`` descriptors below it (``connection_cap``), which
   keeps room for the database, the log and the refusals themselves.
 - Each bite is logged, at most once per 10 s per kind (``ThrottledLog``).
+- **A lane at the protocol.** With a ``front`` (the app's ``RateLimit``), a GET without a body is
+  first offered to ``front.answer_now(scope)``: the fast lane's answer from kept renders, rate
+  limits checked, when it needs no wait (http/fastpath.py). It is then written straight to the
+  socket, with uvicorn's default headers and keep-alive rules, and no ASGI task, request cycle or
+  message is made: that is how a polled GET gets past a raw ASGI function on the same uvicorn
+  (docs/http.md has the figures). Anything else goes to the ASGI app as usual.
 
 The decision to guard uvicorn rather than switch servers was measured (docs/http.md).
 """
@@ -28,9 +34,11 @@ import asyncio
 import logging
 import resource
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import msgspec
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from sessionhub.http.throttled_log import ThrottledLog
 
@@ -67,6 +75,13 @@ def _refusal(status: int, reason: bytes, code: str, message: str, retry_after: i
 
 LINGER_S = 0.5
 _TIMEOUT_408 = _refusal(408, b"Request Timeout", "request_timeout", "the request did not arrive in time", 0)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 class ConnectionGuard:
@@ -130,9 +145,15 @@ class ConnectionGuard:
             del self.per_address[address]
 
 
-def guarded_protocol(guard: ConnectionGuard) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with ``guard``'s deadlines and caps (pass as ``Config(http=...)``)."""
+class Front(Protocol):
+    def answer_now(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None: ...
+
+
+def guarded_protocol(guard: ConnectionGuard, front: Front | None = None) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with ``guard``'s deadlines and caps (pass as ``Config(http=...)``),
+    and ``front``'s protocol-level lane."""
     limits = guard.limits
+    answer_now = front.answer_now if front is not None else None
 
     class GuardedProtocol(HttpToolsProtocol):
         _address: str | None = None  # set once admitted (counted in the guard)
@@ -180,6 +201,37 @@ def guarded_protocol(guard: ConnectionGuard) -> type[HttpToolsProtocol]:
         def on_message_complete(self) -> None:
             self._reading = False
             super().on_message_complete()
+
+        def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+            scope = cast(Scope, cycle.scope)
+            if answer_now is not None and scope["method"] == "GET" and app is self.app and not _has_body(scope):
+                try:
+                    answer = answer_now(scope)
+                except Exception as exc:  # never let the lane cost a request: the ASGI app answers
+                    guard.notes.note("lane", "protocol lane fell through on GET %s: %r", scope["path"], exc)
+                    answer = None
+                if answer is not None:
+                    self._write_now(cycle, *answer)
+                    return
+            super()._start_asgi_task(cycle, app)
+
+        def _write_now(self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],
+                       body: bytes) -> None:
+            """What uvicorn's cycle writes for this answer, without the cycle's task."""
+            content = [STATUS_LINE[status]]
+            for name, value in self.server_state.default_headers:
+                content += [name, b": ", value, b"\r\n"]
+            for name, value in headers:
+                content += [name, b": ", value, b"\r\n"]
+            if not cycle.keep_alive:
+                content.append(b"connection: close\r\n")
+            content += [b"\r\n", body]
+            self.transport.write(b"".join(content))
+            cycle.response_started = cycle.response_complete = True
+            cycle.message_event.set()
+            if not cycle.keep_alive:
+                self.transport.close()
+            cycle.on_response()
 
         def _arm(self, seconds: float) -> None:
             self._deadline = self.loop.call_later(seconds, self._expired)

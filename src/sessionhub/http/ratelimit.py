@@ -12,7 +12,7 @@ Three token buckets (core/rates.py), checked before a request reaches any dialec
 A refused request gets ``RateLimited`` (429 with ``Retry-After``) rendered in the error shape of the
 dialect its path belongs to. The defaults (docs/limits.md) sit far above a timing device (a batch per
 second) and a polling app (a GET per second, a few in parallel). Each bite is logged at most once
-per 10 s per kind. ``check`` is also what the protocol-level fast lane calls (http/fastpath.py).
+per 10 s per kind. The protocol-level lane (http/guard.py) checks the same limiter (``answer_now``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionhub.core.errors import RateLimited
 from sessionhub.core.rates import TokenBuckets
 from sessionhub.http.errors import Render
+from sessionhub.http.fastpath import Answer, FastLane, run_now
 from sessionhub.http.throttled_log import ThrottledLog
 
 log = logging.getLogger("sessionhub.http")
@@ -107,11 +108,28 @@ class Limiter:
         return RateLimited(f"{message}; retry after {wait} s", wait)
 
 
-class RateLimit:
-    """ASGI middleware: ``limiter``'s decision before ``app``; ``render_for(path)`` renders a refusal."""
+ADMITTED = "sessionhub.admitted"
+"""Scope key: the protocol-level lane has already counted this request in."""
 
-    def __init__(self, app: ASGIApp, limiter: Limiter, render_for: Callable[[str], Render]) -> None:
-        self.app, self.limiter, self.render_for = app, limiter, render_for
+
+class RateLimit:
+    """ASGI middleware: ``limiter``'s decision before ``app``; ``render_for(path)`` renders a refusal.
+
+    ``lane`` (the fast lane) is offered to the server's protocol through ``answer_now``."""
+
+    def __init__(self, app: ASGIApp, limiter: Limiter, render_for: Callable[[str], Render],
+                 lane: FastLane | None = None) -> None:
+        self.app, self.limiter, self.render_for, self.lane = app, limiter, render_for, lane
+
+    def answer_now(self, scope: Scope) -> Answer | None:
+        """The whole answer to GET ``scope`` if the fast lane has it without waiting for anything, the
+        rate limits checked first; else None, and the request goes the ASGI way (counted once: a
+        refused one is refused there again, an admitted one is marked so)."""
+        if self.lane is None or self.limiter.check(address_of(scope), raw_key(scope)) is not None:
+            return None
+        scope[ADMITTED] = True
+        done, answer = run_now(self.lane.answer(scope))
+        return answer if done else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,10 +137,11 @@ class RateLimit:
             return
         limiter = self.limiter
         address = address_of(scope)
-        error = limiter.check(address, raw_key(scope))
-        if error is not None:
-            await self.render_for(scope["path"])(error)(scope, receive, send)
-            return
+        if not scope.get(ADMITTED):
+            error = limiter.check(address, raw_key(scope))
+            if error is not None:
+                await self.render_for(scope["path"])(error)(scope, receive, send)
+                return
 
         async def watched(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
