@@ -118,9 +118,9 @@ class Settings:
     """Requests per second from one client address (IPv6: its /64), sustained (0: no limit); over it: 429."""
     rate_address_burst: float = 400.0
     """Requests one client address may make at once above its rate."""
-    rate_auth_failures: float = 2.0
+    rate_auth_failures: float = 5.0
     """401 answers per second one client address may draw, sustained; beyond, its requests get 429."""
-    rate_auth_failures_burst: float = 20.0
+    rate_auth_failures_burst: float = 100.0
     """401 answers one client address may draw at once."""
 
     @classmethod

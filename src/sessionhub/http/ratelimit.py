@@ -44,8 +44,8 @@ class Rates:
     key_burst: float = 200.0
     per_address: float = 200.0
     address_burst: float = 400.0
-    auth_failures: float = 2.0
-    auth_failures_burst: float = 20.0
+    auth_failures: float = 5.0
+    auth_failures_burst: float = 100.0
 
 
 def address_of(scope: Scope) -> str:
