@@ -62,8 +62,9 @@ def main(seconds: int = 4, rounds: int = 3) -> None:
     ref = statistics.median(c for _, c in got["raw"])
     print("\n| GET (wrk -c64) | req/s | server CPU µs/request | vs raw ASGI on uvicorn (CPU per request) |")
     print("|---|---|---|---|")
-    for name, label in (("timing", "GET /v0/sessions/{token}"), ("parking", "GET /v1/access/parking/{loc}/session/{id}"),
-                        ("raw", "raw ASGI function, uvicorn (reference)")):
+    labels = (("timing", "GET /v0/sessions/{token}"), ("parking", "GET /v1/access/parking/{loc}/session/{id}"),
+              ("raw", "raw ASGI function, uvicorn (reference)"))
+    for name, label in labels:
         rate = statistics.median(r for r, _ in got[name])
         cpu = statistics.median(c for _, c in got[name])
         print(f"| {label} | {rate:,.0f} | {cpu:.1f} | {ref / cpu:.2f}x |")
