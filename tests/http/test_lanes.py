@@ -172,3 +172,15 @@ async def test_two_hundred_long_polls_and_one_write_render_the_page_once(both: B
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1 and {a.headers["etag"] for a in answers} != {tag}
     assert renders.renders == before + 1, f"{renders.renders - before} renders for one change"
+
+
+async def test_a_revoked_key_is_refused_by_the_fast_lane_at_once(both: Both, runtime: Runtime, keys: Keys) -> None:
+    params = await seed(both.whole, runtime, keys)
+    path = f"/v0/sessions/{params['token']}"
+    reader = await runtime.access.create_key("acme", "READ")
+    for _ in range(2):  # rendered, then answered by the lane (the request resolved and remembered)
+        assert (await both.whole.get(path, headers={"api_key": reader})).status_code == 200
+    answered = both.lane.answered
+    await runtime.access.revoke_key(reader)
+    assert (await same(both, path, {"api_key": reader}, {})).status_code == 401
+    assert both.lane.answered == answered

@@ -70,6 +70,7 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> RateLimit:
     s = runtime.settings
     lane = StreamLane(app, mounts, pick, s.max_streams_per_address, s.max_streams_per_account)
     fast = FastLane(lane, fast_routes(mounts, get.fast), runtime.hub, renders)
+    runtime.hub.watch(fast.on_change)
     limiter = Limiter(Rates(s.rate_per_key, s.rate_key_burst, s.rate_per_address, s.rate_address_burst,
                             s.rate_auth_failures, s.rate_auth_failures_burst))
     return RateLimit(fast, limiter, pick, lane=fast)

@@ -28,10 +28,11 @@ from typing import Any
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sessionhub.core.changes import Change, keys_topic
 from sessionhub.core.errors import SessionhubError
 from sessionhub.http.conditional import FastGet, etag, matches, may_read, view_of
 from sessionhub.http.keyrules import header
-from sessionhub.http.renders import Renders
+from sessionhub.http.renders import Renders, View
 from sessionhub.http.routing import Mounts
 from sessionhub.http.throttled_log import ThrottledLog
 from sessionhub.live.hub import ChangeHub
@@ -49,6 +50,9 @@ class FastRoute:
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 """(status, headers, body) of a fast answer."""
+Known = tuple[int, tuple[str, ...], View]
+"""A resolved request: (account id, topics, view)."""
+MAX_KNOWN = 10_000
 
 
 def fast_routes(mounts: Mounts, fast: dict[Any, FastGet]) -> list[FastRoute]:
@@ -68,6 +72,9 @@ class FastLane:
         self.app, self.routes, self.hub, self.renders = app, list(routes), hub, renders
         self.notes = ThrottledLog(log)
         self.answered = 0
+        self._known: dict[tuple[str, bytes, tuple[tuple[bytes, bytes], ...]], Known] = {}
+        """Requests resolved before, by (path, query, headers): the same bytes always resolve alike,
+        until a key changes (``on_change``), so a poller's key is hashed and its route matched once."""
         # by mount and first segment after it ("*": a parameter), so a GET tries the two or three that may match
         self._by_head: dict[tuple[str, str], list[FastRoute]] = {}
         for fr in self.routes:
@@ -90,18 +97,18 @@ class FastLane:
         """The answer to a GET ``scope`` if the lane can give it, else None (the full stack answers)."""
         if b"wait=" in scope["query_string"]:  # a long-poll: the full stack holds it
             return None
-        found = self.route_of(scope["path"])
-        if found is None:
-            return None
-        fr, params = found
+        asked = (scope["path"], scope["query_string"], tuple(scope["headers"]))
         try:
-            key = await fr.spec.key_of(scope)
-            if key is None or not may_read(key):
-                return None
-            view = view_of(scope, key.account_id)
-            if view is None:
-                return None
-            version = await self.hub.version(key.account_id, fr.spec.topics_of(params))
+            known = self._known.get(asked)
+            if known is None:
+                known = await self._resolve(scope)
+                if known is None:
+                    return None
+                if len(self._known) >= MAX_KNOWN:
+                    self._known.clear()
+                self._known[asked] = known
+            account_id, topics, view = known
+            version = await self.hub.version(account_id, topics)
             hit = self.renders.peek(view, version)
         except SessionhubError:  # a bad id, a lost database: the full stack meets it again and renders it
             return None
@@ -117,6 +124,25 @@ class FastLane:
             return 304, [(b"etag", tag)], b""
         return 200, [(b"content-type", hit.media_type), (b"content-length", b"%d" % len(hit.body)),
                      (b"etag", tag)], hit.body
+
+    async def _resolve(self, scope: Scope) -> Known | None:
+        """Who asks for what: the route, the key (authenticated, allowed to read), the topics, the view."""
+        found = self.route_of(scope["path"])
+        if found is None:
+            return None
+        fr, params = found
+        key = await fr.spec.key_of(scope)
+        if key is None or not may_read(key):
+            return None
+        view = view_of(scope, key.account_id)
+        if view is None:
+            return None
+        return key.account_id, tuple(fr.spec.topics_of(params)), view
+
+    def on_change(self, change: Change) -> None:
+        """Change-feed hook: any change of a key (an issue, a revocation) forgets every resolved request."""
+        if change.topic == keys_topic():
+            self._known.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
