@@ -52,7 +52,8 @@ def seed(base: str, key: str, passings: int) -> str:
     return token
 
 
-def probe(port: int, path: str, key: str, seconds: float, rate: float, fresh: bool) -> tuple[int, int, list[float]]:
+def probe(port: int, path: str, key: str, seconds: float, rate: float, fresh: bool,
+          marks: list[float] | None = None) -> tuple[int, int, list[float]]:
     """GETs of ``path`` at ``rate``/s for ``seconds`` (a new connection each when ``fresh``):
     (sent, succeeded, latencies in ms)."""
     sent = ok = 0
@@ -75,6 +76,8 @@ def probe(port: int, path: str, key: str, seconds: float, rate: float, fresh: bo
         except OSError:
             conn = None
         latencies.append((time.monotonic() - began) * 1000)
+        if marks is not None:
+            marks.append(began)
         time.sleep(max(0.0, 1 / rate - (time.monotonic() - began)))
     return sent, ok, latencies
 
@@ -160,7 +163,10 @@ def attack(seconds: float, total: int) -> None:
         for p in procs:
             p.start()
         time.sleep(2)
-        during = probe(port, path, key, seconds, 20, fresh=True)
+        marks: list[float] = []
+        began = time.monotonic()
+        during = probe(port, path, key, seconds, 20, fresh=True, marks=marks)
+        settled = [ms for ms, at in zip(during[2], marks, strict=True) if at - began > 8]
         outcomes: Counter[str] = Counter()
         for _ in procs:
             outcomes.update(queue.get(timeout=seconds + 60))
@@ -171,6 +177,8 @@ def attack(seconds: float, total: int) -> None:
     print("| legit client (new connection per GET, 20/s) | GETs | success | p50 ms | p99 ms |\n|---|---|---|---|---|")
     for name, (sent, ok, lat) in (("before the attack (reference)", before), ("during the attack", during)):
         print(f"| {name} | {sent} | {100 * ok / max(1, sent):.1f}% | {pct(lat, 50):.1f} | {pct(lat, 99):.1f} |")
+    print(f"| during the attack, after its first 10 s (all {total:,} connects tried) | {len(settled)} | - | "
+          f"{pct(settled, 50):.1f} | {pct(settled, 99):.1f} |")
     print("\nattackers' first answers:", ", ".join(f"{k}: {v:,}" for k, v in sorted(outcomes.items())))
     print("server log lines about limits:", sum("refused" in line or "did not arrive" in line
                                                for line in log.splitlines()))

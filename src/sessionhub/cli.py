@@ -159,6 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False, http=guarded_protocol(guard, app),
         proxy_headers=False,  # limits count the peer address, in both lanes alike (docs/limits.md)
         timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
+        backlog=settings.listen_backlog,
     ))
     server.run()
     return 0 if server.started else 1

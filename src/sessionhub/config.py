@@ -104,6 +104,8 @@ class Settings:
     """Open HTTP connections in all (0: the descriptor limit minus fd_reserve); over it: 503 and close."""
     fd_reserve: int = 512
     """File descriptors kept free of connections (database, logs, refusals), so the server always answers."""
+    listen_backlog: int = 4096
+    """Connections the kernel queues before the server accepts them (capped by net.core.somaxconn)."""
     max_connections_per_address: int = 2048
     """Open HTTP connections from one client address; over it: 429 and close."""
     max_streams_per_account: int = 10_000
