@@ -10,7 +10,7 @@ import importlib
 import sys
 
 SUITES = {"http": "bench.http_bench", "coap": "bench.coap_bench", "pg": "bench.pg_bench", "live": "bench.live_bench",
-          "store": "bench.store_bench", "front": "bench.front_bench"}
+          "store": "bench.store_bench", "events": "bench.events_bench", "front": "bench.front_bench"}
 
 
 def main() -> int:

@@ -8,8 +8,11 @@
     sessionhub keys list | keys revoke KEY
     sessionhub devices import --account NAME --deviceid HEX64 --model M --serial-number S
                  [--type T] [--alias A] [--firmware F]    bind a device under its existing deviceid
+    sessionhub events create --account NAME --name TEXT [--edition] [--location] [--start ISO] [--end ISO]
+    sessionhub events add-point --account NAME --event TOKEN --deviceid HEX64 --name FINISH
+    sessionhub events update-participant --account NAME --event TOKEN --participant-id ID [--bib ...]
     sessionhub locations create --account NAME --name TEXT --rate AMOUNT_PER_HOUR --currency USD
-                 [--increment-minutes 15] [--daily-max AMOUNT]   prints the new location id
+                 [--increment-minutes 15] [--daily-max AMOUNT] [--gated]   prints the new location id
     sessionhub locations list --account NAME
     sessionhub demo                                      seed a demo account; print a key and curl lines
     sessionhub streamrank URL [--seconds N] [--interval S] [--header 'NAME: VALUE' ...]
@@ -213,16 +216,46 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time(raw: str | None, flag: str) -> int | None:
+    from sessionhub.core.clock import parse_iso
+
+    if raw is None:
+        return None
+    try:
+        return parse_iso(raw)
+    except ValueError:
+        raise ValueError(f"{flag} must be a date-time like 2026-04-12T08:00:00Z, got {raw!r}") from None
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.events_command == "create":
+        start, end = _time(args.start, "--start"), _time(args.end, "--end")
+        print(_with_runtime(settings, lambda rt: rt.events.create_event(
+            args.account, args.name, edition=args.edition, location=args.location, start_ms=start, end_ms=end,
+            status=args.status)))
+    elif args.events_command == "add-point":
+        _with_runtime(settings, lambda rt: rt.events.add_point(args.account, args.event, args.deviceid, args.name))
+        print("added")
+    else:
+        _with_runtime(settings, lambda rt: rt.events.update_participant(
+            args.account, args.event, args.participant_id, bib=args.bib, chip=args.chip, first_name=args.first_name,
+            last_name=args.last_name, gender=args.gender, category=args.category))
+        print("updated")
+    return 0
+
+
 def cmd_locations(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.locations_command == "create":
         location_id = _with_runtime(settings, lambda rt: rt.parking.create_location(
-            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max))
+            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max, args.gated))
         print(location_id)
     else:
         for loc in _with_runtime(settings, lambda rt: rt.parking.locations(args.account)):
             cap = "-" if loc.daily_max is None else loc.daily_max
-            print(f"{loc.id}\t{loc.name}\t{loc.rate_per_hour} {loc.currency}/h\t{loc.increment_minutes} min\t{cap}")
+            print(f"{loc.id}\t{loc.name}\t{loc.rate_per_hour} {loc.currency}/h\t{loc.increment_minutes} min\t{cap}"
+                  f"\t{'gated' if loc.gated else 'open'}")
     return 0
 
 
@@ -311,6 +344,32 @@ def parser() -> argparse.ArgumentParser:
     db(dimport)
     devices.set_defaults(run=cmd_devices)
 
+    events = sub.add_parser("events", help="race events: create, add timing points, correct participants")
+    esub = events.add_subparsers(dest="events_command", required=True)
+    ecreate = esub.add_parser("create", help="create an event; prints its event_token")
+    ecreate.add_argument("--account", required=True)
+    ecreate.add_argument("--name", required=True)
+    ecreate.add_argument("--edition")
+    ecreate.add_argument("--location")
+    ecreate.add_argument("--start", help="start date-time (ISO-8601); passings before it do not count")
+    ecreate.add_argument("--end", help="end date-time (ISO-8601); passings after it do not count")
+    ecreate.add_argument("--status", default="PUBLISHED", choices=["DRAFT", "PUBLISHED"])
+    db(ecreate)
+    epoint = esub.add_parser("add-point", help="make a device a named timing point of an event (again: rename)")
+    epoint.add_argument("--account", required=True)
+    epoint.add_argument("--event", required=True, help="the event_token")
+    epoint.add_argument("--deviceid", required=True)
+    epoint.add_argument("--name", required=True, help="e.g. START, KM10, FINISH")
+    db(epoint)
+    eupdate = esub.add_parser("update-participant", help="correct a participant (not possible through the API)")
+    eupdate.add_argument("--account", required=True)
+    eupdate.add_argument("--event", required=True, help="the event_token")
+    eupdate.add_argument("--participant-id", required=True)
+    for name in ("bib", "chip", "first-name", "last-name", "gender", "category"):
+        eupdate.add_argument(f"--{name}", help="new value ('' clears it)" if name != "bib" else "new bib")
+    db(eupdate)
+    events.set_defaults(run=cmd_events)
+
     locations = sub.add_parser("locations", help="create and list parking locations")
     lsub = locations.add_subparsers(dest="locations_command", required=True)
     lcreate = lsub.add_parser("create", help="create a location; prints its id alone on stdout")
@@ -322,6 +381,8 @@ def parser() -> argparse.ArgumentParser:
     lcreate.add_argument("--increment-minutes", type=int, default=15,
                          help="billing increment, a divisor of 1440 (default 15)")
     lcreate.add_argument("--daily-max", type=int, metavar="AMOUNT", help="cap per 24 h, in minor units")
+    lcreate.add_argument("--gated", action="store_true",
+                         help="a gate scans barcodes: new sessions are pending with a barcode until it scans them in")
     db(lcreate)
     llist = lsub.add_parser("list", help="list an account's locations")
     llist.add_argument("--account", required=True)

@@ -19,6 +19,7 @@ from sessionhub.coap.transport import CoapServer
 from sessionhub.config import Settings, host_port
 from sessionhub.live import ChangeHub
 from sessionhub.service.access import AccessService
+from sessionhub.service.events import EventsService
 from sessionhub.service.paging import PagingService
 from sessionhub.service.parking import ParkingService
 from sessionhub.service.ports import ManagedStore
@@ -52,6 +53,7 @@ class Runtime:
     timing: TimingService
     parking: ParkingService
     paging: PagingService
+    events: EventsService
     coap: CoapServer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -63,6 +65,7 @@ class Runtime:
         self.hub.watch(self.access.on_change)
         self.hub.watch(self.timing.on_change)
         self.hub.watch(self.parking.on_change)
+        self.hub.watch(self.events.on_change)
         self.hub.watch(self.paging.on_change)
         if self.coap is not None:
             await self._start_coap(self.coap)
@@ -102,10 +105,12 @@ def build(settings: Settings) -> Runtime:
         host, port = host_port(settings.coap, "coap")
         coap = CoapServer(paging, host, port, settings.station_account, settings.coap_allow)
     access = AccessService(store, hub, clock, ids)
+    events = EventsService(store, hub, clock, ids)
     return Runtime(
         settings=settings, store=store, hub=hub,
         access=access,
-        timing=TimingService(store, hub, clock, ids),
+        timing=TimingService(store, hub, clock, ids, events),
+        events=events,
         parking=ParkingService(store, hub, clock, ids, settings.jwt_secret, access.authenticate),
         paging=paging, coap=coap,
     )

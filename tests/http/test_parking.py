@@ -428,3 +428,66 @@ async def test_search_needs_a_key_and_a_valid_path(client: httpx.AsyncClient, ke
     coord_error(await client.post(SEARCH, params=q(keys.read)), 405)
     coord_error(await client.get("/v1/search/parking/nope", params=q(keys.read)), 404, "route_not_found")
     coord_error(await client.get(SEARCH, params=q(keys.read), headers={"Authorization": "Bearer x"}), 401)
+
+
+async def test_a_gated_location_hands_out_barcodes_unasked(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    gated = await runtime.parking.create_location("acme", "Gated garage", 400, "USD", gated=True)
+    s = await start(client, keys.rw, gated)  # Coord's body: nothing about barcodes
+    assert "start_time" not in s and len(s["redemption_info"]["barcode"]) == 20
+    entered = (await client.post(f"{BASE}/{gated}/gate/scan", params=q(keys.write),
+                                 json={"barcode": s["redemption_info"]["barcode"], "direction": "entry"})).json()
+    assert entered["id"] == s["id"] and "start_time" in entered
+    coord_error(await client.put(f"{BASE}/{gated}/session/{s['id']}/end", params=q(keys.rw)), 409)  # physical exit
+    # sessionhub's override still wins, both ways
+    instant = await start(client, keys.rw, gated, OTHER, redemption="instant")
+    assert "start_time" in instant and "redemption_info" not in instant
+    found = (await client.get(f"{SEARCH}/{gated}", params=q(keys.read))).json()
+    assert found["online_access_type"] == "barcode"
+    coord_error(await client.post(f"{BASE}/{gated}/session", params=q(keys.rw),
+                                  json={"user_id": str(uuid.uuid4()), "redemption": "maybe"}), 400)
+
+
+async def test_a_plate_stands_in_for_a_barcode_at_the_gate(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    gated = await runtime.parking.create_location("acme", "Gated garage", 400, "USD", gated=True)
+    token = (await client.post("/v1/users/create_jwt", params=q(keys.rw), json={"external_uid": "ann"})).json()
+    auth = {"Authorization": f"Bearer {token['jwt_token']}"}
+    r = await client.put("/v1/users/user/current/vehicle", params=q(keys.rw), headers=auth,
+                         json={"license_plate": {"text": "7abc 123", "country": "us", "subdivision": "CA"}})
+    assert r.status_code == 200 and r.json() == {
+        "license_plate": {"text": "7abc 123", "country": "US", "subdivision": "CA"}, "plate": "7ABC123"}
+    me = (await client.get("/v1/users/user/current", params=q(keys.read), headers=auth)).json()
+    assert me["vehicle"]["plate"] == "7ABC123" and uuid.UUID(me["user_id"])
+
+    def scan(plate: str, direction: str) -> Any:
+        return client.post(f"{BASE}/{gated}/gate/scan", params=q(keys.write),
+                           json={"plate": plate, "direction": direction})
+
+    # no session yet: the camera's read opens a started one (with a barcode, so it leaves at the gate)
+    entered = (await scan("7ABC-123", "entry")).json()
+    assert entered["user_id"] == me["user_id"] and "start_time" in entered and "redemption_info" in entered
+    coord_error(await scan("7ABC123", "entry"), 409, "illegal_transition")  # second entry
+    left = (await scan("7abc123", "exit")).json()
+    assert left["id"] == entered["id"] and left["billing_info"]["cost"]["amount"] in (0, 100)
+    coord_error(await scan("7ABC123", "exit"), 409)  # exit before entry
+    # a pending session the app created is scanned in by the plate, like its barcode would be
+    pending = (await client.post(f"{BASE}/{gated}/session", params=q(keys.rw), headers=auth)).json()
+    assert (await scan("7ABC123", "entry")).json()["id"] == pending["id"]
+    coord_error(await scan("NOPE1", "entry"), 404, "plate_not_found")
+    # one plate, one user; bad plates and scans
+    coord_error(await client.put("/v1/users/user/current/vehicle", params={**q(keys.rw), "user_id": USER},
+                                 json={"license_plate": {"text": "7ABC123"}}), 409, "already_exists")
+    for plate in ({"text": "!!"}, {"text": "x" * 33}, {"text": "7ABC", "country": "USA"}, {"text": "7"} | {"z": 1}):
+        coord_error(await client.put("/v1/users/user/current/vehicle", params=q(keys.rw), headers=auth,
+                                     json={"license_plate": plate}), 400)
+    coord_error(await client.put("/v1/users/user/current/vehicle", params=q(keys.rw),
+                                 json={"license_plate": {"text": "7ABC"}}), 400)  # nobody named
+    coord_error(await client.put("/v1/users/user/current/vehicle", params=q(keys.read), headers=auth,
+                                 json={"license_plate": {"text": "7ABC"}}), 403)
+    for body in ({"direction": "entry"}, {"direction": "entry", "plate": "7ABC123", "barcode": "1"}):
+        coord_error(await client.post(f"{BASE}/{gated}/gate/scan", params=q(keys.write), json=body), 400)
+    coord_error(await client.put("/v1/users/user/current/vehicle", params=q(keys.rw),
+                                 headers={"Authorization": "Bearer x.y.z"}, json={"license_plate": {"text": "1"}}), 401)

@@ -240,3 +240,33 @@ def test_search_over_curl(server: Server) -> None:
     assert status == 200 and one["rates"][0]["price_per_hour"] == {"amount": 600, "currency": "USD"}
     refused(curl("GET", f"{server.base_url}/v1/search/parking/location?access_key={key}&latitude=200&longitude=0"),
             400)
+
+
+def test_an_unchanged_coord_client_at_a_gated_garage_gets_a_barcode(server: Server) -> None:
+    """Coord's client sends POST /{location_id}/session with no body at all (none is declared) and
+    shows the user whatever ``redemption_info`` comes back."""
+    key = server.cli("keys", "create", "--account", "garage", "--access", "READ_WRITE")
+    gated = int(server.cli("locations", "create", "--account", "garage", "--name", "Gated", "--rate", "400",
+                           "--currency", "USD", "--gated"))
+    assert server.cli("locations", "list", "--account", "garage").endswith("\tgated")
+    status, got = curl("POST", f"{server.base_url}/v1/users/create_jwt?access_key={key}",
+                       json.dumps({"external_uid": "driver-7"}).encode())
+    auth = {"Authorization": f"Bearer {got['jwt_token']}"}
+    c = Coord(server, key)
+    s = c.ok("POST", f"/{gated}/session", headers=auth)
+    assert "start_time" not in s and re.fullmatch(r"\d{20}", s["redemption_info"]["barcode"])
+    c.ok("POST", f"/{gated}/gate/scan", {"barcode": s["redemption_info"]["barcode"], "direction": "entry"})
+    assert "start_time" in c.ok("GET", f"/{gated}/session/{s['id']}")
+
+
+def test_a_licence_plate_camera_runs_a_stay_over_curl(server: Server) -> None:
+    key = server.cli("keys", "create", "--account", "lpr", "--access", "READ_WRITE")
+    gated = int(server.cli("locations", "create", "--account", "lpr", "--name", "LPR garage", "--rate", "400",
+                           "--currency", "USD", "--gated"))
+    c = Coord(server, key)
+    status, got = curl("PUT", f"{server.base_url}/v1/users/user/current/vehicle?access_key={key}&user_id={USER}",
+                       json.dumps({"license_plate": {"text": "KA-01-1234", "country": "IN"}}).encode())
+    assert status == 200 and got["plate"] == "KA011234"
+    entered = c.ok("POST", f"/{gated}/gate/scan", {"plate": "KA 01 1234", "direction": "entry"})
+    left = c.ok("POST", f"/{gated}/gate/scan", {"plate": "KA011234", "direction": "exit"})
+    assert left["id"] == entered["id"] and left["user_id"] == USER and "billing_info" in left

@@ -49,7 +49,9 @@ async def test_device_lifecycle(rufus: Rufus, client: httpx.AsyncClient, keys: K
     assert info["description"] == "Success"
     assert info["result"] | {"creation_date": None} == {
         "deviceid": deviceid, "type": "One4All", "model": "X1", "alias": "Finish and start", "firmware": "1.0.1",
-        "serial_number": "O4A-00150", "creation_date": None, "sessions": 0, "passings": 0, "last_seen": None}
+        "serial_number": "O4A-00150", "creation_date": None, "sessions": 0, "passings": 0, "last_seen": None,
+        "device_status": None, "battery_percentage": None, "charging": None, "last_telemetry_at": None,
+        "latitude": None, "longitude": None, "temperature": None}
     listing = (await rufus.get("/v0/devices", page=1, limit=10)).json()
     assert [d["deviceid"] for d in listing["result"]] == [deviceid]
     assert listing["pagination"] == {"page": 1, "limit": 10, "total": 1, "has_more": False}

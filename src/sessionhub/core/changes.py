@@ -29,6 +29,11 @@ def device_topic(deviceid: str) -> str:
     return f"timing/device/{deviceid}"
 
 
+def event_topic(token: str) -> str:
+    """A race event: its fields, its timing points, its participants."""
+    return f"timing/event/{token}"
+
+
 def keys_topic() -> str:
     """Any key issued or revoked: key caches are dropped whole on it."""
     return "keys"

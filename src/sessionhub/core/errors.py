@@ -15,12 +15,17 @@ tree to prove every class has an entry in every table.
     │   ├── SessionNotFound
     │   ├── SessionsNotFound    a device with no (active) session
     │   ├── SessionNotActive    passings sent to a closed or missing session
+    │   ├── EventNotFound
+    │   ├── ParticipantNotFound
     │   ├── LocationNotFound
     │   ├── BarcodeNotFound
+    │   ├── PlateNotFound       a licence plate no user of the account has registered
     │   └── RouteNotFound       a path no dialect serves
     ├── Conflict                the request contradicts the object's state
     │   ├── AlreadyExists       e.g. a serial number bound twice
-    │   └── IllegalTransition   e.g. an exit scan before entry, ending a barcode session
+    │   │   └── ParticipantExists   a participant_id, bib or chip already taken in the event
+    │   ├── IllegalTransition   e.g. an exit scan before entry, ending a barcode session
+    │   └── StaleTelemetry      a device report older than the one stored
     ├── MethodNotAllowed        a known path with a method it does not take
     ├── RateLimited             too many requests or streams from one key or address; retry later
     └── StoreUnavailable        the database cannot be reached; the request may be retried
@@ -92,12 +97,24 @@ class SessionNotActive(NotFound):
     code = "session_not_active"
 
 
+class EventNotFound(NotFound):
+    code = "event_not_found"
+
+
+class ParticipantNotFound(NotFound):
+    code = "participant_not_found"
+
+
 class LocationNotFound(NotFound):
     code = "location_not_found"
 
 
 class BarcodeNotFound(NotFound):
     code = "barcode_not_found"
+
+
+class PlateNotFound(NotFound):
+    code = "plate_not_found"
 
 
 class RouteNotFound(NotFound):
@@ -116,8 +133,18 @@ class AlreadyExists(Conflict):
     code = "already_exists"
 
 
+class ParticipantExists(AlreadyExists):
+    code = "participant_exists"
+
+
 class IllegalTransition(Conflict):
     code = "illegal_transition"
+
+
+class StaleTelemetry(Conflict):
+    """A device's telemetry report timed at or before the one already stored (RUFUS: "stale telemetry")."""
+
+    code = "stale_telemetry"
 
 
 class MethodNotAllowed(SessionhubError):

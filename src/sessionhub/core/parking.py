@@ -34,7 +34,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 
-from sessionhub.core.errors import IllegalTransition, InvalidInput
+from sessionhub.core.errors import AlreadyExists, IllegalTransition, InvalidInput
 
 DAY_MS = 24 * 3600 * 1000
 MINUTE_MS = 60 * 1000
@@ -151,7 +151,7 @@ _REFUSALS: dict[tuple[State, Event], str] = {
 
 def new_location(
     account_id: int, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
-    daily_max: int | None = None, now_ms: int = 0,
+    daily_max: int | None = None, now_ms: int = 0, gated: bool = False,
 ) -> Location:
     """A valid location (id 0 until stored).
 
@@ -170,7 +170,14 @@ def new_location(
         raise InvalidInput("increment_minutes must divide a day (1440 minutes), e.g. 15", "increment_minutes")
     if daily_max is not None and not 0 <= daily_max <= MAX_AMOUNT:
         raise InvalidInput(f"daily max must be between 0 and {MAX_AMOUNT} minor units", "daily_max")
-    return Location(0, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, now_ms)
+    return Location(0, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, now_ms, 0, gated)
+
+
+def takes_barcode(location: Location, barcode: bool | None) -> bool:
+    """Whether a new session at ``location`` is pending with a barcode: the request's override when
+    it names one (sessionhub's ``redemption``), else the location's kind (gated: yes, open: no), so an
+    unchanged Coord client at a gated garage gets a barcode without sending anything new."""
+    return location.gated if barcode is None else barcode
 
 
 def cost(location: Location, start_ms: int, end_ms: int) -> int:
@@ -284,6 +291,85 @@ def pass_exit(barcode: Barcode, open_session: ParkingSession | None, location_id
     if open_session is None or open_session.location_id != location_id:
         raise IllegalTransition(f"exit before entry: barcode {barcode.code} has no session inside this location")
     return open_session
+
+
+# vehicles and plates -------------------------------------------------------------------------
+
+_PLATE_DROPS = str.maketrans("", "", " -.·")
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """A user's current vehicle (Coord's Users API): its licence plate, as given and as matched."""
+
+    account_id: int
+    user_id: str
+    plate: str
+    """The plate as a camera reads it: upper case, without spaces, dashes or dots (``plate_key``)."""
+    text: str
+    country: str | None
+    subdivision: str | None
+    updated_ms: int
+
+
+def plate_key(text: str) -> str:
+    """The form plates are matched in, so "7abc 123", "7ABC-123" and "7ABC123" are one plate.
+
+    Raises:
+        InvalidInput: not 1 to 16 letters and digits once normalised.
+    """
+    key = text.upper().translate(_PLATE_DROPS)
+    if not 1 <= len(key) <= 16 or not key.isalnum() or not key.isascii():
+        raise InvalidInput("a licence plate is 1 to 16 letters and digits (spaces and dashes ignored)", "text")
+    return key
+
+
+def new_vehicle(account_id: int, user_id: str, text: str, country: str | None, subdivision: str | None,
+                now_ms: int, holder: Vehicle | None) -> Vehicle:
+    """``user_id``'s vehicle with plate ``text``; ``holder`` is whoever has that plate now.
+
+    Raises:
+        InvalidInput: a malformed plate, country (two letters) or subdivision (1 to 8 letters/digits).
+        AlreadyExists: another user of the account has registered this plate.
+    """
+    key = plate_key(text)
+    if country is not None and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise InvalidInput("country is a two-letter ISO 3166 code such as US", "country")
+    if subdivision is not None and not (1 <= len(subdivision) <= 8 and subdivision.isascii()
+                                        and subdivision.isalnum()):
+        raise InvalidInput("subdivision is 1 to 8 letters and digits, such as CA", "subdivision")
+    if holder is not None and holder.user_id != user_id:
+        raise AlreadyExists(f"plate {key} is registered to another user", key)
+    return Vehicle(account_id, user_id, key, text.strip(), None if country is None else country.upper(),
+                   None if subdivision is None else subdivision.upper(), now_ms)
+
+
+def plate_entry(active: ParkingSession | None, location_id: int) -> ParkingSession | None:
+    """What a plate read at the entry of ``location_id`` does with its user's active session: the
+    pending one there is scanned in (returned); with none, the caller opens a new one (None).
+
+    Raises:
+        IllegalTransition: the user is already inside (or pending at another location).
+    """
+    if active is None:
+        return None
+    if active.location_id == location_id and active.state is State.PENDING:
+        return active
+    raise IllegalTransition(
+        f"second entry: the plate's user already has an active session ({active.id}) at location "
+        f"{active.location_id}", str(active.id))
+
+
+def plate_exit(active: ParkingSession | None, location_id: int) -> tuple[ParkingSession, Event]:
+    """The session a plate read at the exit of ``location_id`` ends, and the move that ends it (a
+    barcode session leaves by EXIT; one the app started, by END: the camera stands in for the app).
+
+    Raises:
+        IllegalTransition: the plate's user has no started session at this location.
+    """
+    if active is None or active.location_id != location_id or active.state is not State.STARTED:
+        raise IllegalTransition("exit before entry: the plate's user has no session inside this location")
+    return active, Event.EXIT if active.barcode is not None else Event.END
 
 
 # users ---------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from sessionhub.core.errors import InvalidInput, SessionNotActive
+from sessionhub.core.clock import iso_ms
+from sessionhub.core.errors import InvalidInput, SessionNotActive, StaleTelemetry
 
 PAGE_SIZE = 5000
 """Passings per page on every passings list (RUFUS's documented maximum)."""
@@ -37,6 +38,26 @@ PLANNED_LENGTH_MS = 2 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
+class Telemetry:
+    """A device's latest health report (RUFUS §8); ``at_ms`` is when the device took it (None in a
+    report that does not say: it is then timed on arrival, see ``check_telemetry``)."""
+
+    at_ms: int | None = None
+    device_status: str | None = None
+    battery_percentage: int | None = None
+    charging: bool | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    temperature: float | None = None
+    """Degrees Celsius."""
+
+
+MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
+"""A report timed further ahead of the server's clock than this is refused: a device whose clock
+runs ahead would otherwise make every correct later report look stale."""
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     id: int
     account_id: int
@@ -49,6 +70,7 @@ class Device:
     created_ms: int
     last_seen_ms: int | None
     seq: int = 0
+    telemetry: Telemetry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +190,22 @@ def check_range(low: int | None, high: int | None, low_name: str, high_name: str
     """Refuse a window whose lower bound is above its upper bound."""
     if low is not None and high is not None and low > high:
         raise InvalidInput(f"{low_name} must not be after {high_name}", low_name)
+
+
+def check_telemetry(device: Device, report: Telemetry, now_ms: int) -> Telemetry:
+    """``report`` (timed ``now_ms`` if it carries no time) if it may replace the stored telemetry.
+
+    Raises:
+        InvalidInput: the report is timed more than MAX_CLOCK_AHEAD_MS ahead of ``now_ms``.
+        StaleTelemetry: it is timed at or before the stored report (a late or repeated delivery).
+    """
+    at = now_ms if report.at_ms is None else report.at_ms
+    if at > now_ms + MAX_CLOCK_AHEAD_MS:
+        raise InvalidInput("timestamp is in the future: check the device's clock", "timestamp")
+    stored = device.telemetry
+    if stored is not None and stored.at_ms is not None and at <= stored.at_ms:
+        raise StaleTelemetry(f"the device already reported telemetry timed {iso_ms(stored.at_ms)}", device.deviceid)
+    return replace(report, at_ms=at)
 
 
 def parse_id(value: str, name: str) -> str:

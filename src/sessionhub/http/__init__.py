@@ -23,6 +23,7 @@ from sessionhub.http.streamlane import StreamLane
 from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi
 from sessionhub.http.timing import render_error as timing_render
+from sessionhub.http.timing_events import EventsApi
 
 if TYPE_CHECKING:
     from sessionhub.runtime import Runtime
@@ -49,11 +50,14 @@ def create_app(runtime: Runtime, *, lifespan: bool = True) -> RateLimit:
     parking = ParkingApi(runtime.access, runtime.parking, runtime.hub, streams)
     renders = Renders()
     get = Conditional(runtime.hub, renders)
+    events = EventsApi(timing, runtime.events, streams)
     dialects = [("/v0/", timing_render), ("/v1/access/parking/", parking_render), ("/v1/users/", parking_render),
                 ("/v1/search/parking/", parking_render)]
     pick = render_for(dialects, render_error)
     # every route of every dialect, said once: the full stack and both lanes are built from it
     mounts: list[tuple[str, list[BaseRoute]]] = [
+        ("", events.top_routes(get)),  # before the mounts: a mount takes only the paths below it
+        ("/v0/events", events.routes(get)),
         ("/v0", timing.routes(get)),
         ("/v1/access/parking", parking.routes(get)),
         ("/v1/users", parking.users_routes()),

@@ -127,7 +127,7 @@ class ParkingApi:
         got = decode(await body(request), wire.CreateSession)
         session = await self.parking.create_session(
             await self.key(request), path_id(request, "location_id"), bearer=bearer(request),
-            user_id=None if got.user_id is None else str(got.user_id), barcode=got.redemption == "barcode",
+            user_id=None if got.user_id is None else str(got.user_id), barcode=got.barcode,
         )
         return json(wire.session_out(session))
 
@@ -175,7 +175,7 @@ class ParkingApi:
     async def scan(self, request: Request) -> Response:
         got = decode(await body(request), wire.Scan)
         session = await self.parking.scan(
-            await self.key(request), path_id(request, "location_id"), got.barcode, Event(got.direction)
+            await self.key(request), path_id(request, "location_id"), got.barcode, Event(got.direction), got.plate
         )
         return json(wire.session_out(session))
 
@@ -188,6 +188,18 @@ class ParkingApi:
         """Coord's sandbox call, the first one its docs send developers to."""
         uid = wire.external_uid(decode(await body(request), wire.CreateJwt))
         return json({"jwt_token": await self.parking.create_test_jwt(await self.key(request), uid)})
+
+    async def set_vehicle(self, request: Request) -> Response:
+        plate = decode(await body(request), wire.VehicleIn).license_plate
+        vehicle = await self.parking.set_vehicle(
+            await self.key(request), bearer=bearer(request), user_id=request.query_params.get("user_id") or None,
+            text=plate.text, country=plate.country, subdivision=plate.subdivision)
+        return json(wire.vehicle_out(vehicle))
+
+    async def current_user(self, request: Request) -> Response:
+        user, vehicle = await self.parking.current_user(
+            await self.key(request), bearer=bearer(request), user_id=request.query_params.get("user_id") or None)
+        return json(wire.CurrentUser(user, None if vehicle is None else wire.vehicle_out(vehicle)))
 
     def routes(self, get: Conditional) -> list[BaseRoute]:
         """The dialect's route table, to mount at ``/v1/access/parking``: said once, for the full
@@ -213,4 +225,6 @@ class ParkingApi:
         return [
             Route("/create_jwt", self.create_jwt, methods=["POST"]),
             Route("/testing/create_jwt", self.create_test_jwt, methods=["POST"]),
+            Route("/user/current", self.current_user, methods=["GET"]),
+            Route("/user/current/vehicle", self.set_vehicle, methods=["PUT"]),
         ]

@@ -17,14 +17,19 @@ from msgspec import Meta
 
 from sessionhub.core import errors as E
 from sessionhub.core.clock import iso_ms
-from sessionhub.core.parking import MAX_SIMULATED_MINUTES, Barcode, Location, ParkingSession
+from sessionhub.core.parking import MAX_SIMULATED_MINUTES, Barcode, Location, ParkingSession, Vehicle
 
 Id = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 
 
 class CreateSession(msgspec.Struct, forbid_unknown_fields=True):
     user_id: uuid.UUID | None = None
-    redemption: Literal["barcode"] | None = None
+    redemption: Literal["barcode", "instant"] | None = None
+    """sessionhub's override of the location's kind: ``barcode`` (pending, for the gate) or ``instant``."""
+
+    @property
+    def barcode(self) -> bool | None:
+        return None if self.redemption is None else self.redemption == "barcode"
 
 
 class CreateBarcode(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,8 +38,42 @@ class CreateBarcode(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Scan(msgspec.Struct, forbid_unknown_fields=True):
-    barcode: Annotated[str, Meta(min_length=1, max_length=64)]
+    """A gate's read: a ``barcode`` scanned, or a licence ``plate`` its camera read (exactly one)."""
+
     direction: Literal["entry", "exit"]
+    barcode: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    plate: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
+
+
+class LicensePlate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Coord's Users API ``license_plate``."""
+
+    text: Annotated[str, Meta(min_length=1, max_length=32)]
+    country: Annotated[str, Meta(max_length=2)] | None = None
+    subdivision: Annotated[str, Meta(max_length=8)] | None = None
+
+
+class VehicleIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``PUT /v1/users/user/current/vehicle``."""
+
+    license_plate: LicensePlate
+
+
+class VehicleOut(msgspec.Struct, omit_defaults=True):
+    license_plate: LicensePlate
+    plate: str
+    """The plate as a gate's camera matches it (upper case, no spaces or dashes)."""
+
+
+class CurrentUser(msgspec.Struct, omit_defaults=True):
+    """``GET /v1/users/user/current``: the user a request names, and their vehicle once set."""
+
+    user_id: str
+    vehicle: VehicleOut | None = None
+
+
+def vehicle_out(v: Vehicle) -> VehicleOut:
+    return VehicleOut(LicensePlate(v.text, v.country, v.subdivision), v.plate)
 
 
 class SimulateRedemption(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,12 +175,17 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.SessionNotFound: _coord,
     E.SessionsNotFound: _coord,
     E.SessionNotActive: _coord,
+    E.EventNotFound: _coord,
+    E.ParticipantNotFound: _coord,
     E.LocationNotFound: _coord,
     E.BarcodeNotFound: _coord,
+    E.PlateNotFound: _coord,
     E.RouteNotFound: _coord,
     E.Conflict: _coord,
     E.AlreadyExists: _coord,
+    E.ParticipantExists: _coord,
     E.IllegalTransition: _coord,
+    E.StaleTelemetry: _coord,
     E.MethodNotAllowed: _coord,
     E.RateLimited: _coord,
     E.StoreUnavailable: _coord,

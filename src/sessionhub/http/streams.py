@@ -32,7 +32,7 @@ from sessionhub.core.changes import (
     parking_session_topic,
     timing_session_topic,
 )
-from sessionhub.core.errors import InvalidInput, SessionsNotFound
+from sessionhub.core.errors import DeviceNotFound, InvalidInput, SessionsNotFound
 from sessionhub.core.timing import PAGE_SIZE
 from sessionhub.http import parking_wire, timing_wire
 from sessionhub.http.sse import GONE, EventStream, Feed, Memo, Step
@@ -233,6 +233,36 @@ class Device2Feed:
         return None  # the last event's document is not kept: a resumed patch stream starts over
 
 
+class DeviceFeed:
+    """A device's GET document (its telemetry, counts, last_seen) again on each change of the device.
+
+    A device's changes carry no snapshot of the device itself, so each event is the device as it is
+    when the change is read (a resumed stream shows the current state once, not each state between)."""
+
+    kind = "timing-device"
+
+    def __init__(self, timing: TimingService, key: Key, deviceid: str) -> None:
+        self.timing, self.key, self.deviceid = timing, key, deviceid
+        self.account_id, self.topic = key.account_id, device_topic(deviceid)
+
+    async def _doc(self) -> dict[str, Any]:
+        return {"description": "Success", "result": timing_wire.device_detail(await self.timing.device(self.key,
+                                                                                                     self.deviceid))}
+
+    async def snapshot(self) -> list[tuple[str | None, Any]]:
+        return [(None, await self._doc())]
+
+    async def step(self, change: Change) -> Step | None:
+        try:
+            doc = await self._doc()
+        except DeviceNotFound:  # unbound
+            return GONE
+        return Step(_encode(doc), _same(doc))
+
+    async def base(self, seq: int) -> Any | None:
+        return None  # no document is kept per seq: a resumed patch stream starts over
+
+
 # the factory -----------------------------------------------------------------------------------
 
 class Streams:
@@ -266,6 +296,11 @@ class Streams:
         await self.timing.session(key, token)
         assert key is not None
         return self.follow(TimingSessionFeed(self.timing, self.reads, key, token), options)
+
+    async def device(self, key: Key | None, deviceid: str, options: Options) -> EventStream:
+        await self.timing.device(key, deviceid)
+        assert key is not None
+        return self.follow(DeviceFeed(self.timing, key, deviceid), options)
 
     async def device2(self, key: Key | None, deviceid: str, token: str | None, last: int | None,
                       options: Options) -> EventStream:

@@ -17,6 +17,7 @@ from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.changes import device_topic, timing_devices_prefix, timing_session_topic
+from sessionhub.core.clock import iso_ms
 from sessionhub.core.errors import InvalidInput
 from sessionhub.core.timing import TimingSession, parse_id
 from sessionhub.http import keyrules
@@ -89,6 +90,13 @@ class TimingApi:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
         await self.timing.unbind_device(await self.key(request), deviceid)
         return json({"description": "Device unbinded succesfully", "deviceid": deviceid})
+
+    async def report_telemetry(self, request: Request) -> Response:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        body = decode(await read_body(request, wire.MAX_TELEMETRY_BODY), wire.TelemetryIn)
+        done = await self.timing.report_telemetry(await self.key(request), deviceid, wire.to_telemetry(body))
+        return json(msgspec.to_builtins(wire.TelemetryRecorded(
+            "Telemetry inserted succesfully", deviceid, iso_ms(done.at_ms or 0))), 201)
 
     async def device(self, request: Request) -> Response:
         deviceid = hex_id(request.path_params["deviceid"], "deviceid")
@@ -177,6 +185,10 @@ class TimingApi:
         set headers)."""
         return await self.access.authenticate(required_key(keyrules.RUFUS_STREAM(request.scope)))
 
+    async def device_stream(self, request: Request) -> EventStream:
+        deviceid = hex_id(request.path_params["deviceid"], "deviceid")
+        return await self.streams.device(await self.stream_key(request), deviceid, options(request))
+
     async def session_stream(self, request: Request) -> EventStream:
         token = hex_id(request.path_params["token"], "token_session")
         return await self.streams.timing_session(await self.stream_key(request), token, options(request))
@@ -197,6 +209,8 @@ class TimingApi:
             Route("/devices", get(self.devices, key, _devices), methods=["GET"]),
             Route("/devices/{deviceid}", get(self.device, key, _device), methods=["GET"]),
             Route("/devices/{deviceid}", self.unbind_device, methods=["DELETE"]),
+            Route("/devices/{deviceid}/telemetry", self.report_telemetry, methods=["POST"]),
+            Route("/devices/{deviceid}/stream", self.device_stream, methods=["GET"]),
             Route("/sessions", self.open_session, methods=["POST"]),
             Route("/sessions/close/{token}", self.close_session, methods=["PATCH"]),
             Route("/sessions/device/{deviceid}", get(self.sessions_of_device, key, _device), methods=["GET"]),

@@ -19,7 +19,10 @@ from msgspec import Meta
 from sessionhub.core import errors as E
 from sessionhub.core.clock import iso_ms, to_ms
 from sessionhub.core.errors import InvalidInput
-from sessionhub.core.timing import DeviceStats, Passing, StoredPassing, TimingSession
+from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, Telemetry, TimingSession
+
+MAX_TELEMETRY_BODY = 16 * 1024
+"""A telemetry report is a few fields: a bigger body is refused (413) before it is read whole."""
 
 Text = Annotated[str, Meta(max_length=256)]
 ShortText = Annotated[str, Meta(max_length=64)]
@@ -49,6 +52,45 @@ class PassingIn(msgspec.Struct, forbid_unknown_fields=True):
     chip: ShortText | None = None
     timezone: ShortText | None = None
     gender: ShortText | None = None
+
+
+class TelemetryIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A device's health report (RUFUS §8; its payload was not published: these are decided names)."""
+
+    timestamp: datetime | None = None
+    """When the device took the report (default: when it arrives); an older one than stored is refused."""
+    device_status: ShortText | None = None
+    battery_percentage: Annotated[int, Meta(ge=0, le=100)] | None = None
+    charging: bool | None = None
+    latitude: Annotated[str, Meta(max_length=32)] | float | None = None
+    longitude: Annotated[str, Meta(max_length=32)] | float | None = None
+    temperature: Annotated[float, Meta(ge=-100, le=200)] | None = None
+    """Degrees Celsius."""
+
+
+class TelemetryRecorded(msgspec.Struct):
+    description: str
+    deviceid: str
+    last_telemetry_at: str
+
+
+def to_telemetry(body: TelemetryIn) -> Telemetry:
+    lat, lon = _coordinate(body.latitude, 90.0, "latitude"), _coordinate(body.longitude, 180.0, "longitude")
+    return Telemetry(
+        None if body.timestamp is None else to_ms(body.timestamp), body.device_status, body.battery_percentage,
+        body.charging, None if lat is None else float(lat), None if lon is None else float(lon), body.temperature,
+    )
+
+
+def telemetry_fields(d: Device) -> dict[str, Any]:
+    """The telemetry fields of DeviceSummary (and of the device's detail), null before any report."""
+    t = d.telemetry
+    if t is None:
+        return {"device_status": None, "battery_percentage": None, "charging": None, "last_telemetry_at": None,
+                "latitude": None, "longitude": None, "temperature": None}
+    return {"device_status": t.device_status, "battery_percentage": t.battery_percentage, "charging": t.charging,
+            "last_telemetry_at": _iso(t.at_ms), "latitude": t.latitude, "longitude": t.longitude,
+            "temperature": t.temperature}
 
 
 class RecordPassings(msgspec.Struct, forbid_unknown_fields=True):
@@ -117,7 +159,7 @@ def device_detail(d: DeviceStats) -> dict[str, Any]:
     return {
         "deviceid": x.deviceid, "type": x.type, "model": x.model, "alias": x.alias, "firmware": x.firmware,
         "serial_number": x.serial_number, "creation_date": iso_ms(x.created_ms), "sessions": d.sessions,
-        "passings": d.passings, "last_seen": _iso(x.last_seen_ms),
+        "passings": d.passings, "last_seen": _iso(x.last_seen_ms), **telemetry_fields(x),
     }
 
 
@@ -126,8 +168,7 @@ def device_summary(d: DeviceStats) -> dict[str, Any]:
     return {
         "deviceid": x.deviceid, "type": x.type, "model": x.model, "alias": x.alias, "firmware": x.firmware,
         "serial_number": x.serial_number, "last_login": _iso(x.last_seen_ms), "creation_date": iso_ms(x.created_ms),
-        "sessions": d.sessions, "device_status": None, "battery_percentage": None, "charging": None,
-        "last_telemetry_at": None,
+        "sessions": d.sessions, **telemetry_fields(x),
     }
 
 
@@ -167,12 +208,19 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.SessionNotFound: _echo("token_session"),
     E.SessionsNotFound: _echo("deviceid"),
     E.SessionNotActive: _echo("token_session"),
+    E.EventNotFound: _echo("event_token"),
+    E.ParticipantNotFound: _echo("participant_id"),
     E.LocationNotFound: _plain("Not found"),
     E.BarcodeNotFound: _plain("Not found"),
+    E.PlateNotFound: _plain("Not found"),
     E.RouteNotFound: _plain("Not found"),
     E.Conflict: _plain("Conflict"),
     E.AlreadyExists: _echo("deviceid"),
+    E.ParticipantExists: lambda e: {"description": "Participant already exists", "message": e.message}
+    | ({"participant_id": ident} if (ident := getattr(e, "ident", None)) else {}),
     E.IllegalTransition: _plain("Conflict"),
+    E.StaleTelemetry: lambda e: {"description": "Stale telemetry", "message": e.message}
+    | ({"deviceid": ident} if (ident := getattr(e, "ident", None)) else {}),
     E.MethodNotAllowed: _plain("Method not allowed"),
     E.RateLimited: _plain("Too many requests"),
     E.StoreUnavailable: _plain("Service unavailable"),

@@ -18,10 +18,11 @@ from sessionhub.core.errors import (
     Forbidden,
     InvalidInput,
     LocationNotFound,
+    PlateNotFound,
     SessionNotFound,
     Unauthorized,
 )
-from sessionhub.core.parking import Barcode, Event, Location, ParkingSession
+from sessionhub.core.parking import Barcode, Event, Location, ParkingSession, Vehicle
 from sessionhub.service import snapshots
 from sessionhub.service.parking_users import UserTokens
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
@@ -100,16 +101,17 @@ class ParkingService:
 
     async def create_location(
         self, account: str, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
-        daily_max: int | None = None,
+        daily_max: int | None = None, gated: bool = False,
     ) -> int:
-        """Create a location for ``account`` (created if new); return its id. An operator's call (CLI)."""
+        """Create a location for ``account`` (created if new); return its id. An operator's call (CLI).
+        ``gated``: a gate scans barcodes there, so new sessions wait for it (core.parking.takes_barcode)."""
         if not account.strip():
             raise InvalidInput("account name must not be empty", "account")
         now = self._clock.now_ms()
         async with self._store.unit_of_work() as uow:
             account_id = await uow.accounts.ensure_account(account, False, now)
             location = parking.new_location(account_id, name, rate_per_hour, currency, increment_minutes,
-                                            daily_max, now)
+                                            daily_max, now, gated)
             location = await uow.parking.insert_location(location)
             seq = await uow.accounts.append_change(account_id, parking_location_topic(location.id), now)
             await uow.parking.set_location_seq(location.id, seq)
@@ -149,9 +151,11 @@ class ParkingService:
     # sessions ---------------------------------------------------------------------------------
 
     async def create_session(
-        self, key: Key | None, location_id: int, *, bearer: str | None, user_id: str | None, barcode: bool
+        self, key: Key | None, location_id: int, *, bearer: str | None, user_id: str | None,
+        barcode: bool | None = None,
     ) -> ParkingSession:
-        """A session for the named user: started now, or (``barcode``) pending with a barcode to scan.
+        """A session for the named user: started now, or pending with a barcode to scan: as ``barcode``
+        says, else as the location's kind says (gated: pending).
 
         Raises:
             IllegalTransition: the user already has an active session.
@@ -162,7 +166,7 @@ class ParkingService:
         async with self._store.unit_of_work() as uow:
             location = await self._location(uow, key, location_id)
             parking.check_no_active(user, await uow.parking.active_of_user(key.account_id, user))
-            code = await self._new_barcode(uow) if barcode else None
+            code = await self._new_barcode(uow) if parking.takes_barcode(location, barcode) else None
             session = await self._save(uow, parking.new_session(location, user, now, code, started=False), True)
             if code is not None:
                 await uow.parking.insert_barcode(Barcode(code, key.account_id, user, location_id, session.id, now))
@@ -265,39 +269,101 @@ class ParkingService:
             await uow.parking.insert_barcode(barcode)
         return barcode
 
-    async def scan(self, key: Key | None, location_id: int, code: str, direction: Event) -> ParkingSession:
-        """The gate of ``location_id`` scanned ``code``: ENTRY starts a session, EXIT ends and bills it.
+    async def scan(
+        self, key: Key | None, location_id: int, code: str | None, direction: Event, plate: str | None = None
+    ) -> ParkingSession:
+        """The gate of ``location_id`` scanned barcode ``code``, or its camera read licence ``plate``
+        (exactly one of them): ENTRY starts a session, EXIT ends and bills it.
+
+        A plate names the user who registered it (PUT /v1/users/user/current/vehicle): at the entry it
+        scans in that user's pending session here, or opens a started one with a fresh barcode (so a
+        barcode reader at the exit works too); at the exit it ends the user's session inside.
 
         Raises:
             BarcodeNotFound: no such barcode for this account, or not valid at this location.
+            PlateNotFound: no user of the account has registered the plate.
             IllegalTransition: a second entry, or an exit before entry.
         """
         key = authorize(key, Operation.WRITE)
         if direction not in (Event.ENTRY, Event.EXIT):
             raise InvalidInput("direction must be entry or exit", "direction")
+        if (code is None) == (plate is None):
+            raise InvalidInput("a scan names exactly one of barcode and plate", "barcode")
         now = self._clock.now_ms()
         async with self._store.unit_of_work() as uow:
             location = await self._location(uow, key, location_id)
-            barcode = await uow.parking.barcode(key.account_id, code)
-            if barcode is None or not parking.valid_at(barcode, location_id):
-                raise BarcodeNotFound(f"barcode {code} is not known at location {location_id}", code)
-            if barcode.session_id is not None:  # a session's own barcode
-                session = await self._session(uow, key, location_id, barcode.session_id)
-                session = await self._save(uow, parking.fire(session, direction, location, now))
-            elif direction is Event.ENTRY:  # a user's pass opens a new session
-                parking.pass_entry(barcode, await uow.parking.open_of_barcode(key.account_id, code))
-                parking.check_no_active(barcode.user_id, await uow.parking.active_of_user(key.account_id,
-                                                                                          barcode.user_id))
-                fresh = parking.new_session(location, barcode.user_id, now, code, started=True)
-                session = await self._save(uow, fresh, True)
+            if plate is not None:
+                session = await self._scan_plate(uow, key, location, plate, direction, now)
             else:
-                inside = parking.pass_exit(barcode, await uow.parking.open_of_barcode(key.account_id, code),
-                                           location_id)
-                session = await self._save(uow, parking.fire(inside, Event.EXIT, location, now))
+                assert code is not None
+                session = await self._scan_barcode(uow, key, location, code, direction, now)
         await self._live.catch_up()
         return session
 
+    async def _scan_plate(
+        self, uow: Repos, key: Key, location: Location, plate: str, direction: Event, now: int
+    ) -> ParkingSession:
+        vehicle = await uow.parking.vehicle_by_plate(key.account_id, parking.plate_key(plate))
+        if vehicle is None:
+            raise PlateNotFound(f"no user has registered plate {parking.plate_key(plate)}", plate)
+        active = await uow.parking.active_of_user(key.account_id, vehicle.user_id)
+        if direction is Event.EXIT:
+            inside, event = parking.plate_exit(active, location.id)
+            return await self._save(uow, parking.fire(inside, event, location, now))
+        pending = parking.plate_entry(active, location.id)
+        if pending is not None:
+            return await self._save(uow, parking.fire(pending, Event.ENTRY, location, now))
+        code = await self._new_barcode(uow)
+        session = await self._save(uow, parking.new_session(location, vehicle.user_id, now, code, started=True), True)
+        await uow.parking.insert_barcode(Barcode(code, key.account_id, vehicle.user_id, location.id, session.id, now))
+        return session
+
+    async def _scan_barcode(
+        self, uow: Repos, key: Key, location: Location, code: str, direction: Event, now: int
+    ) -> ParkingSession:
+        location_id = location.id
+        barcode = await uow.parking.barcode(key.account_id, code)
+        if barcode is None or not parking.valid_at(barcode, location_id):
+            raise BarcodeNotFound(f"barcode {code} is not known at location {location_id}", code)
+        if barcode.session_id is not None:  # a session's own barcode
+            session = await self._session(uow, key, location_id, barcode.session_id)
+            session = await self._save(uow, parking.fire(session, direction, location, now))
+        elif direction is Event.ENTRY:  # a user's pass opens a new session
+            parking.pass_entry(barcode, await uow.parking.open_of_barcode(key.account_id, code))
+            parking.check_no_active(barcode.user_id, await uow.parking.active_of_user(key.account_id,
+                                                                                      barcode.user_id))
+            fresh = parking.new_session(location, barcode.user_id, now, code, started=True)
+            session = await self._save(uow, fresh, True)
+        else:
+            inside = parking.pass_exit(barcode, await uow.parking.open_of_barcode(key.account_id, code),
+                                       location_id)
+            session = await self._save(uow, parking.fire(inside, Event.EXIT, location, now))
+        return session
+
     # users ------------------------------------------------------------------------------------
+
+    async def set_vehicle(
+        self, key: Key | None, *, bearer: str | None, user_id: str | None, text: str, country: str | None,
+        subdivision: str | None,
+    ) -> Vehicle:
+        """The named user's current vehicle becomes the one with plate ``text`` (a gate's camera may
+        then stand in for a barcode). A plate belongs to one user of the account (AlreadyExists)."""
+        key = authorize(key, Operation.WRITE)
+        user = await self._user(key, bearer, user_id)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            holder = await uow.parking.vehicle_by_plate(key.account_id, parking.plate_key(text))
+            vehicle = parking.new_vehicle(key.account_id, user, text, country, subdivision, now, holder)
+            await uow.parking.save_vehicle(vehicle)
+        return vehicle
+
+    async def current_user(
+        self, key: Key | None, *, bearer: str | None, user_id: str | None
+    ) -> tuple[str, Vehicle | None]:
+        """The named user and their current vehicle (None before one is set)."""
+        key = authorize(key, Operation.READ)
+        user = await self._user(key, bearer, user_id)
+        return user, await self._store.reads.parking.vehicle(key.account_id, user)
 
     async def check_bearer(self, key: Key | None, bearer: str | None) -> None:
         """Any call may carry a user's bearer token; a sent one must be valid (a 401 otherwise, never

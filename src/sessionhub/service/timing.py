@@ -20,8 +20,9 @@ from sessionhub.core.errors import (
     SessionNotFound,
     SessionsNotFound,
 )
-from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, TimingSession
+from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, Telemetry, TimingSession
 from sessionhub.service import snapshots
+from sessionhub.service.events import EventsService
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
 
 ID_BYTES = 32
@@ -49,8 +50,12 @@ _MAX_CACHED = 100_000
 
 
 class TimingService:
-    def __init__(self, store: Store, live: Publisher, clock: Clock, ids: Ids) -> None:
+    def __init__(
+        self, store: Store, live: Publisher, clock: Clock, ids: Ids, events: EventsService | None = None
+    ) -> None:
+        """``events`` links the passings read to the participants of the devices' events."""
         self._store, self._live, self._clock, self._ids = store, live, clock, ids
+        self._events = events
         self._bodies: dict[str, tuple[int, bytes]] = {}
 
     def on_change(self, change: Change) -> None:
@@ -136,6 +141,23 @@ class TimingService:
                 await uow.accounts.append_change(key.account_id, timing_session_topic(token), now)
             await uow.accounts.append_change(key.account_id, device_topic(deviceid), now)
         await self._live.catch_up()
+
+    async def report_telemetry(self, key: Key | None, deviceid: str, report: Telemetry) -> Telemetry:
+        """Store a device's health report as its latest (RUFUS §8: WRITE or higher).
+
+        Raises:
+            DeviceNotFound: no such device for this account.
+            StaleTelemetry: the report is timed at or before the stored one.
+        """
+        key = authorize(key, Operation.WRITE)
+        now = self._clock.now_ms()
+        async with self._store.unit_of_work() as uow:
+            device = await self._device(uow, key, deviceid)
+            report = timing.check_telemetry(device, report, now)
+            seq = await uow.accounts.append_change(key.account_id, device_topic(deviceid), now)
+            await uow.timing.set_telemetry(device.id, report, seq)
+        await self._live.catch_up()
+        return report
 
     async def device(self, key: Key | None, deviceid: str) -> DeviceStats:
         key = authorize(key, Operation.READ)
@@ -287,7 +309,8 @@ class TimingService:
             raise SessionNotFound("Session not found", token)
         if check_only:
             return []
-        return await reads.timing.passings_of_session(session.id, first, last, offset, size)
+        return await self._linked(reads, session.device_id,
+                                  await reads.timing.passings_of_session(session.id, first, last, offset, size))
 
     async def passings_of_device(
         self, key: Key | None, deviceid: str, from_ms: int | None, to_ms: int | None, page: int | None,
@@ -304,7 +327,8 @@ class TimingService:
         device = await self._device(reads, key, deviceid)
         if check_only:
             return []
-        return await reads.timing.passings_of_device(device.id, from_ms, to_ms, offset, size)
+        return await self._linked(reads, device.id,
+                                  await reads.timing.passings_of_device(device.id, from_ms, to_ms, offset, size))
 
     async def resume_device(
         self, key: Key | None, deviceid: str, from_ms: int | None, to_ms: int | None, token: str | None,
@@ -345,4 +369,7 @@ class TimingService:
             if newer is not None:
                 session, after = newer, -1
                 rows = await reads.timing.passings_after(session.id, after, from_ms, to_ms, offset, size)
-        return Resumed(device, session, max(after, 0), rows)
+        return Resumed(device, session, max(after, 0), await self._linked(reads, device.id, rows))
+
+    async def _linked(self, reads: Repos, device_id: int, rows: list[StoredPassing]) -> list[StoredPassing]:
+        return rows if self._events is None else await self._events.link(reads, device_id, rows)

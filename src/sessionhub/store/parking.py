@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sessionhub.core.parking import Barcode, Location, ParkingSession
+from sessionhub.core.parking import Barcode, Location, ParkingSession, Vehicle
 from sessionhub.store.db import Db, Row
 
 _LOCATION_SELECT = (
-    "SELECT id, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, created_ms, seq"
+    "SELECT id, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, created_ms, seq, gated"
     " FROM parking_locations"
 )
 _LOCATION = f"{_LOCATION_SELECT} WHERE id = $1 AND account_id = $2"
@@ -24,7 +24,7 @@ _LOCATION_BY_NAME = f"{_LOCATION_SELECT} WHERE account_id = $1 AND name = $2 ORD
 _LOCATIONS = f"{_LOCATION_SELECT} WHERE account_id = $1 ORDER BY id"
 _INSERT_LOCATION = (
     "INSERT INTO parking_locations (account_id, name, rate_per_hour, currency, increment_minutes, daily_max,"
-    " created_ms, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+    " created_ms, seq, gated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
 )
 _SET_LOCATION_SEQ = "UPDATE parking_locations SET seq = $1 WHERE id = $2"
 
@@ -53,12 +53,21 @@ _BARCODE = f"SELECT {_BARCODE_COLS} FROM parking_barcodes WHERE code = $1 AND ac
 _BARCODE_EXISTS = "SELECT 1 FROM parking_barcodes WHERE code = $1"
 _INSERT_BARCODE = f"INSERT INTO parking_barcodes ({_BARCODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
 
+_VEHICLE_COLS = "account_id, user_id, plate, text, country, subdivision, updated_ms"
+_VEHICLE = f"SELECT {_VEHICLE_COLS} FROM parking_vehicles WHERE account_id = $1 AND user_id = $2"
+_VEHICLE_BY_PLATE = f"SELECT {_VEHICLE_COLS} FROM parking_vehicles WHERE account_id = $1 AND plate = $2"
+_SAVE_VEHICLE = (
+    f"INSERT INTO parking_vehicles ({_VEHICLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (account_id, user_id) DO UPDATE SET plate = excluded.plate, text = excluded.text,"
+    " country = excluded.country, subdivision = excluded.subdivision, updated_ms = excluded.updated_ms"
+)
+
 _SECRET = "SELECT value FROM server_secrets WHERE name = $1"
 _ADD_SECRET = "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
 
 
 def _location(row: Row | None) -> Location | None:
-    return None if row is None else Location(*row)
+    return None if row is None else replace(Location(*row[:9]), gated=bool(row[9]))
 
 
 def _session(row: Row | None) -> ParkingSession | None:
@@ -81,12 +90,12 @@ class Parking:
         return _location(await self._db.one(_LOCATION_BY_NAME, account_id, name))
 
     async def locations(self, account_id: int) -> list[Location]:
-        return [Location(*r) for r in await self._db.all(_LOCATIONS, account_id)]
+        return [replace(Location(*r[:9]), gated=bool(r[9])) for r in await self._db.all(_LOCATIONS, account_id)]
 
     async def insert_location(self, loc: Location) -> Location:
         new_id = await self._db.value(
             _INSERT_LOCATION, loc.account_id, loc.name, loc.rate_per_hour, loc.currency, loc.increment_minutes,
-            loc.daily_max, loc.created_ms, loc.seq,
+            loc.daily_max, loc.created_ms, loc.seq, int(loc.gated),
         )
         return replace(loc, id=int(new_id))
 
@@ -138,6 +147,25 @@ class Parking:
     async def insert_barcode(self, b: Barcode) -> None:
         await self._db.run(_INSERT_BARCODE, b.code, b.account_id, b.user_id, b.location_id, b.session_id,
                            b.created_ms)
+
+    # vehicles ---------------------------------------------------------------------------------
+
+    async def vehicle(self, account_id: int, user_id: str) -> Vehicle | None:
+        row = await self._db.one(_VEHICLE, account_id, user_id)
+        return None if row is None else Vehicle(*row)
+
+    async def vehicle_by_plate(self, account_id: int, plate: str) -> Vehicle | None:
+        """The vehicle with this (normalised) plate. In a PostgreSQL unit of work it first locks the
+        plate, so two users registering it at once queue up and the second sees the first's."""
+        if self._db.locking:
+            await self._db.advisory_lock(account_id, f"plate:{plate}")
+        row = await self._db.one(_VEHICLE_BY_PLATE, account_id, plate)
+        return None if row is None else Vehicle(*row)
+
+    async def save_vehicle(self, v: Vehicle) -> None:
+        """Make ``v`` its user's current vehicle (replacing the one before)."""
+        await self._db.run(_SAVE_VEHICLE, v.account_id, v.user_id, v.plate, v.text, v.country, v.subdivision,
+                           v.updated_ms)
 
     # secrets ----------------------------------------------------------------------------------
 

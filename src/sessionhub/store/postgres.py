@@ -34,6 +34,7 @@ import asyncpg
 from sessionhub.core.changes import Change
 from sessionhub.core.errors import SchemaError, StoreUnavailable
 from sessionhub.store import migrations
+from sessionhub.store.events import Events
 from sessionhub.store.paging import Paging
 from sessionhub.store.parking import Parking
 from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, PgDb, PoolDb, guard, unavailable
@@ -64,7 +65,7 @@ class PgRepos(Repos):
     accounts: PgAccounts
 
     def __init__(self, db: PgDb) -> None:
-        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db))
+        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db), Events(db))
 
 
 async def _init_connection(conn: Any) -> None:

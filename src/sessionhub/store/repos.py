@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from sessionhub.store.accounts import Accounts
+from sessionhub.store.events import Events
 from sessionhub.store.paging import Paging
 from sessionhub.store.parking import Parking
 from sessionhub.store.timing import Timing
@@ -12,10 +13,11 @@ from sessionhub.store.timing import Timing
 class Repos:
     """One repository per domain, all on the same connection (and transaction)."""
 
-    __slots__ = ("accounts", "paging", "parking", "timing")
+    __slots__ = ("accounts", "events", "paging", "parking", "timing")
 
-    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging) -> None:
+    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging, events: Events) -> None:
         self.accounts = accounts
+        self.events = events
         self.timing = timing
         self.parking = parking
         self.paging = paging

@@ -28,6 +28,7 @@ from sessionhub.core.errors import SchemaError, StoreUnavailable
 from sessionhub.store import migrations
 from sessionhub.store.accounts import Accounts
 from sessionhub.store.db import Row, refuse_nul, refuse_nul_rows, sqlite_dialect
+from sessionhub.store.events import Events
 from sessionhub.store.paging import Paging
 from sessionhub.store.parking import Parking
 from sessionhub.store.repos import Repos
@@ -108,7 +109,7 @@ class SqliteAccounts(Accounts):
 
 def _repos(conn: sqlite3.Connection) -> Repos:
     db = SqliteDb(conn)
-    return Repos(SqliteAccounts(db), Timing(db), Parking(db), Paging(db))
+    return Repos(SqliteAccounts(db), Timing(db), Parking(db), Paging(db), Events(db))
 
 
 class SqliteStore:

@@ -19,10 +19,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, TimingSession
+from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, Telemetry, TimingSession
 from sessionhub.store.db import Db, Row
 
-_DEVICE_COLS = "id, account_id, deviceid, type, model, serial_number, alias, firmware, created_ms, last_seen_ms, seq"
+_DEVICE_COLS = (
+    "id, account_id, deviceid, type, model, serial_number, alias, firmware, created_ms, last_seen_ms, seq,"
+    " telemetry_ms, device_status, battery_percentage, charging, telemetry_latitude, telemetry_longitude, temperature"
+)
+_DEVICE_WIDTH = 18
+"""Columns of _DEVICE_COLS: a device's 11, then its latest telemetry's 7."""
 _DEVICE = f"SELECT {_DEVICE_COLS} FROM devices WHERE deviceid = $1 AND account_id = $2 FOR NO KEY UPDATE"
 _LOCK_ACCOUNT = "SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE"
 _DEVICE_BY_SERIAL = f"SELECT {_DEVICE_COLS} FROM devices WHERE account_id = $1 AND serial_number = $2"
@@ -41,6 +46,10 @@ _DELETE_DEVICE_PASSINGS = "DELETE FROM passings WHERE device_id = $1"
 _DELETE_DEVICE_SESSIONS = "DELETE FROM timing_sessions WHERE device_id = $1 RETURNING token"
 _DELETE_DEVICE = "DELETE FROM devices WHERE id = $1"
 _TOUCH_DEVICE = "UPDATE devices SET last_seen_ms = $1, seq = $2 WHERE id = $3"
+_SET_TELEMETRY = (
+    "UPDATE devices SET telemetry_ms = $1, device_status = $2, battery_percentage = $3, charging = $4,"
+    " telemetry_latitude = $5, telemetry_longitude = $6, temperature = $7, seq = $8 WHERE id = $9"
+)
 
 _SESSION_SELECT = (
     "SELECT s.id, s.account_id, s.device_id, d.deviceid, s.token, s.alias, s.created_ms, s.closed_ms, s.passings,"
@@ -96,7 +105,17 @@ _LOW, _HIGH, _TOP = -(2**62), 2**62, 2**63 - 1
 
 
 def _device(row: Row | None) -> Device | None:
-    return None if row is None else Device(*row)
+    if row is None:
+        return None
+    at, status, battery, charging, lat, lon, temperature = row[11:_DEVICE_WIDTH]
+    telemetry = None if at is None else Telemetry(
+        int(at), status, None if battery is None else int(battery), None if charging is None else bool(charging),
+        lat, lon, temperature)
+    return replace(Device(*row[:11]), telemetry=telemetry)
+
+
+def _gone() -> Device:
+    raise AssertionError("a listed row is a device")
 
 
 def _session(row: Row | None) -> TimingSession | None:
@@ -133,7 +152,8 @@ class Timing:
         """A page of the account's devices by id (one query, counts included), and how many it has."""
         total = await self._db.value(_DEVICE_COUNT, account_id)
         rows = await self._db.all(_DEVICES, account_id, limit, offset)
-        return [DeviceStats(Device(*r[:11]), int(r[11]), int(r[12])) for r in rows], int(total)
+        w = _DEVICE_WIDTH
+        return [DeviceStats(_device(r) or _gone(), int(r[w]), int(r[w + 1])) for r in rows], int(total)
 
     async def insert_device(self, d: Device) -> Device:
         """Insert ``d`` (its id is ignored); return it with its new id. Serial numbers are unique per account."""
@@ -142,6 +162,12 @@ class Timing:
             d.created_ms, d.last_seen_ms, d.seq,
         )
         return replace(d, id=int(new_id))
+
+    async def set_telemetry(self, device_id: int, t: Telemetry, seq: int) -> None:
+        """Replace the device's latest telemetry with ``t`` (timed: ``t.at_ms`` is set)."""
+        await self._db.run(_SET_TELEMETRY, t.at_ms, t.device_status, t.battery_percentage,
+                           None if t.charging is None else int(t.charging), t.latitude, t.longitude, t.temperature,
+                           seq, device_id)
 
     async def delete_device(self, device_id: int) -> list[str]:
         """Delete a device with its sessions and passings; return the deleted session tokens."""
