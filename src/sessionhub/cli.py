@@ -165,13 +165,24 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
             with contextlib.suppress(RuntimeError):  # no loop yet
                 asyncio.get_running_loop().call_soon_threadsafe(runtime.hub.close_all)
 
+    from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, Front, connection_cap, guarded_protocol
+
     host, port = host_port(settings.http, "http")
+    guard = ConnectionGuard(ConnectionLimits(
+        settings.header_timeout, settings.body_timeout, connection_cap(settings.max_connections, settings.fd_reserve),
+        settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
     app = create_app(runtime)
+    served = app if settings.access_log == "off" else AccessLog(app, settings.access_log)
+    # the protocol-level lane answers before any ASGI middleware: only when none sits around the app
+    # (an access log would miss its lines; a trusted proxy's address would not be applied to its limits)
+    lane = app if served is app and isinstance(app, Front) and not settings.forwarded_allow_ips else None
     server = _Server(uvicorn.Config(
-        app if settings.access_log == "off" else AccessLog(app, settings.access_log),
-        host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
+        served, host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
         server_header=False, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+        http=guarded_protocol(guard, lane),
         proxy_headers=bool(settings.forwarded_allow_ips), forwarded_allow_ips=list(settings.forwarded_allow_ips),
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
+        backlog=settings.listen_backlog,
     ))
     server.run(sockets=None if sock is None else [sock])
     return 0 if server.started else 1

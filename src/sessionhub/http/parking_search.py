@@ -15,15 +15,14 @@ import math
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Route
 
 from sessionhub.core.errors import InvalidInput
 from sessionhub.core.parking import MAX_SIMULATED_MINUTES, parse_location_ids
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import query_int, query_time
-from sessionhub.http.errors import ErrorBoundary
 from sessionhub.http.openapi import DATE_TIME, Param, integer
-from sessionhub.http.parking import ParkingApi, docs, json, path_id, render_error
+from sessionhub.http.parking import ParkingApi, docs, json, path_id
 
 MAX_RADIUS_KM = 100.0
 """A search wider than this is refused: a partner app looks around a place, not a country."""
@@ -85,9 +84,9 @@ class SearchApi:
             await self.parking.key(request), path_id(request, "id"), query_int(request, "duration_m"))
         return json(wire.location_out(loc, cost))
 
-    def app(self) -> ErrorBoundary:
-        """The search API's ASGI app, to mount at ``/v1/search/parking``."""
-        return ErrorBoundary(Router([
+    def routes(self) -> list[BaseRoute]:
+        """The search API's route table, to mount at ``/v1/search/parking``."""
+        return [
             Route("/location", self.locations, methods=["GET"]),
             Route("/location/{id}", self.location, methods=["GET"]),
-        ]), render_error)
+        ]

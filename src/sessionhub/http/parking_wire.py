@@ -49,8 +49,9 @@ class LicensePlate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     """Coord's Users API ``license_plate``."""
 
     text: Annotated[str, Meta(min_length=1, max_length=32)]
-    country: Annotated[str, Meta(max_length=2)] | None = None
-    subdivision: Annotated[str, Meta(max_length=8)] | None = None
+    # what core.parking.new_vehicle accepts, said in the schema (http/openapi.py)
+    country: Annotated[str, Meta(max_length=2, pattern="^[A-Za-z]{2}$")] | None = None
+    subdivision: Annotated[str, Meta(max_length=8, pattern="^[A-Za-z0-9]{1,8}$")] | None = None
 
 
 class VehicleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -196,6 +197,7 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.IllegalTransition: _coord,
     E.StaleTelemetry: _coord,
     E.MethodNotAllowed: _coord,
+    E.RateLimited: _coord,
     E.StoreUnavailable: _coord,
     E.SchemaError: _coord,
 }
