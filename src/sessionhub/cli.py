@@ -12,7 +12,8 @@
     sessionhub events add-point --account NAME --event TOKEN --deviceid HEX64 --name FINISH
     sessionhub events update-participant --account NAME --event TOKEN --participant-id ID [--bib ...]
     sessionhub locations create --account NAME --name TEXT --rate AMOUNT_PER_HOUR --currency USD
-                 [--increment-minutes 15] [--daily-max AMOUNT] [--gated]   prints the new location id
+                 [--increment-minutes 15] [--daily-max AMOUNT] [--gated] [--latitude D --longitude D]
+                                                                    prints the new location id
     sessionhub locations list --account NAME
     sessionhub demo                                      seed a demo account; print a key and curl lines
     sessionhub streamrank URL [--seconds N] [--interval S] [--header 'NAME: VALUE' ...]
@@ -326,13 +327,15 @@ def cmd_locations(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.locations_command == "create":
         location_id = _with_runtime(settings, lambda rt: rt.parking.create_location(
-            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max, args.gated))
+            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max, args.gated,
+            args.latitude, args.longitude))
         print(location_id)
     else:
         for loc in _with_runtime(settings, lambda rt: rt.parking.locations(args.account)):
             cap = "-" if loc.daily_max is None else loc.daily_max
+            where = "-" if loc.latitude is None else f"{loc.latitude},{loc.longitude}"
             print(f"{loc.id}\t{loc.name}\t{loc.rate_per_hour} {loc.currency}/h\t{loc.increment_minutes} min\t{cap}"
-                  f"\t{'gated' if loc.gated else 'open'}")
+                  f"\t{'gated' if loc.gated else 'open'}\t{where}")
     return 0
 
 
@@ -460,6 +463,9 @@ def parser() -> argparse.ArgumentParser:
     lcreate.add_argument("--daily-max", type=int, metavar="AMOUNT", help="cap per 24 h, in minor units")
     lcreate.add_argument("--gated", action="store_true",
                          help="a gate scans barcodes: new sessions are pending with a barcode until it scans them in")
+    lcreate.add_argument("--latitude", type=float, metavar="DEGREES", help="where it is (with --longitude), for "
+                         "Coord's search around a point")
+    lcreate.add_argument("--longitude", type=float, metavar="DEGREES", help="with --latitude")
     db(lcreate)
     llist = lsub.add_parser("list", help="list an account's locations")
     llist.add_argument("--account", required=True)
