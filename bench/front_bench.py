@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -35,7 +36,7 @@ from bench.harness import PY, cli, free_port, pin, process
 ATTACKERS = [f"127.0.0.{n}" for n in range(2, 10)]
 
 
-def serve(db: str, port: int, log: Path) -> object:
+def serve(db: str, port: int, log: Path) -> AbstractContextManager[int]:
     """sessionhub with its default limits (the ones under test), pinned to core 0."""
     argv = pin(0, [PY, "-m", "sessionhub", "serve", "--db", db, "--http", f"127.0.0.1:{port}", "--coap", "off"])
     return process(argv, port, log)
@@ -82,7 +83,8 @@ def probe(port: int, path: str, key: str, seconds: float, rate: float, fresh: bo
     return sent, ok, latencies
 
 
-def attacker(port: int, count: int, offset: int, stream: bytes, seconds: float, out: multiprocessing.Queue) -> None:
+def attacker(port: int, count: int, offset: int, stream: bytes, seconds: float,
+             out: multiprocessing.Queue[dict[str, int]]) -> None:
     """``count`` connections (every other one slowloris, the others an idle stream), held ``seconds``."""
     sel = selectors.DefaultSelector()
     outcome: Counter[str] = Counter()
@@ -139,7 +141,7 @@ def attacker(port: int, count: int, offset: int, stream: bytes, seconds: float, 
     out.put(dict(outcome))
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else 0.0)
 
 
