@@ -44,7 +44,7 @@ demo: $(RUN_STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
-## lint: ruff and mypy --strict
+## lint: ruff and mypy --strict (package, tests and benchmarks: pyproject.toml [tool.mypy] files)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy

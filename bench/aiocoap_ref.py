@@ -15,7 +15,7 @@ import aiocoap.resource as resource
 BODY = b'{"responseTypes":["sessions"],"globalSessionSequence":1,"deviceName":"T7470","sessions":[]}' + b" " * 200
 
 
-class Constant(resource.Resource):
+class Constant(resource.Resource):  # type: ignore[misc]  # aiocoap is untyped
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         return aiocoap.Message(payload=BODY, content_format=50)
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ async def _per_call_us(call: Callable[[], Awaitable[object]], n: int, rounds: in
             await call()
         out.append((clock() - t0) / n * 1e6)
     return min(out)
+
+
+def _fetch_one(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> object:
+    return conn.execute(sql, params).fetchone()
 
 
 def _sync_per_call_us(call: Callable[[], object], n: int, rounds: int = 7) -> float:
@@ -142,7 +147,7 @@ async def _sqlite(quick: bool) -> list[Figure]:
             figures = []
             for name, call, sql, params in _point_reads(store.reads, s):
                 ours = await _per_call_us(call, n)
-                ref = _sync_per_call_us(lambda sql=sql, params=params: bare.execute(sql, params).fetchone(), n)
+                ref = _sync_per_call_us(functools.partial(_fetch_one, bare, sql, params), n)
                 figures.append(Figure(f"SQLite point read {name}", ours, "µs", "bare sqlite3 execute+fetchone",
                                       ref, "4-6 µs", ours <= 6.0))
             bare.close()
@@ -178,8 +183,7 @@ async def _postgres(quick: bool) -> list[Figure]:
             for i in range(1, sql.count("?") + 1):
                 pg_sql = pg_sql.replace("?", f"${i}", 1)
             ours = await _per_call_us(call, n, clock=time.perf_counter)
-            ref = await _per_call_us(lambda pg_sql=pg_sql, params=params: conn.fetchrow(pg_sql, *params), n,
-                                     clock=time.perf_counter)
+            ref = await _per_call_us(functools.partial(conn.fetchrow, pg_sql, *params), n, clock=time.perf_counter)
             figures.append(Figure(f"PostgreSQL point read {name}", ours, "µs", "bare asyncpg fetchrow (one conn)",
                                   ref, "-", True))
         await conn.close()

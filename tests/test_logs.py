@@ -98,7 +98,7 @@ def test_access_log_refuses_an_unknown_mode() -> None:
     async def app(scope: object, receive: object, send: object) -> None: ...
 
     with pytest.raises(ValueError, match="--access-log"):
-        logs.AccessLog(app, "xml")  # type: ignore[arg-type]
+        logs.AccessLog(app, "xml")
 
 
 @pytest.mark.slow

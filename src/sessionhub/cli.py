@@ -12,7 +12,8 @@
     sessionhub events add-point --account NAME --event TOKEN --deviceid HEX64 --name FINISH
     sessionhub events update-participant --account NAME --event TOKEN --participant-id ID [--bib ...]
     sessionhub locations create --account NAME --name TEXT --rate AMOUNT_PER_HOUR --currency USD
-                 [--increment-minutes 15] [--daily-max AMOUNT] [--gated]   prints the new location id
+                 [--increment-minutes 15] [--daily-max AMOUNT] [--gated] [--latitude D --longitude D]
+                                                                    prints the new location id
     sessionhub locations list --account NAME
     sessionhub demo                                      seed a demo account; print a key and curl lines
     sessionhub streamrank URL [--seconds N] [--interval S] [--header 'NAME: VALUE' ...]
@@ -165,13 +166,24 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
             with contextlib.suppress(RuntimeError):  # no loop yet
                 asyncio.get_running_loop().call_soon_threadsafe(runtime.hub.close_all)
 
+    from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, Front, connection_cap, guarded_protocol
+
     host, port = host_port(settings.http, "http")
+    guard = ConnectionGuard(ConnectionLimits(
+        settings.header_timeout, settings.body_timeout, connection_cap(settings.max_connections, settings.fd_reserve),
+        settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
     app = create_app(runtime)
+    served = app if settings.access_log == "off" else AccessLog(app, settings.access_log)
+    # the protocol-level lane answers before any ASGI middleware: only when none sits around the app
+    # (an access log would miss its lines; a trusted proxy's address would not be applied to its limits)
+    lane = app if served is app and isinstance(app, Front) and not settings.forwarded_allow_ips else None
     server = _Server(uvicorn.Config(
-        app if settings.access_log == "off" else AccessLog(app, settings.access_log),
-        host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
+        served, host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
         server_header=False, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+        http=guarded_protocol(guard, lane),
         proxy_headers=bool(settings.forwarded_allow_ips), forwarded_allow_ips=list(settings.forwarded_allow_ips),
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
+        backlog=settings.listen_backlog,
     ))
     server.run(sockets=None if sock is None else [sock])
     return 0 if server.started else 1
@@ -317,13 +329,15 @@ def cmd_locations(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.locations_command == "create":
         location_id = _with_runtime(settings, lambda rt: rt.parking.create_location(
-            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max, args.gated))
+            args.account, args.name, args.rate, args.currency, args.increment_minutes, args.daily_max, args.gated,
+            args.latitude, args.longitude))
         print(location_id)
     else:
         for loc in _with_runtime(settings, lambda rt: rt.parking.locations(args.account)):
             cap = "-" if loc.daily_max is None else loc.daily_max
+            where = "-" if loc.latitude is None else f"{loc.latitude},{loc.longitude}"
             print(f"{loc.id}\t{loc.name}\t{loc.rate_per_hour} {loc.currency}/h\t{loc.increment_minutes} min\t{cap}"
-                  f"\t{'gated' if loc.gated else 'open'}")
+                  f"\t{'gated' if loc.gated else 'open'}\t{where}")
     return 0
 
 
@@ -467,6 +481,9 @@ def parser() -> argparse.ArgumentParser:
     lcreate.add_argument("--daily-max", type=int, metavar="AMOUNT", help="cap per 24 h, in minor units")
     lcreate.add_argument("--gated", action="store_true",
                          help="a gate scans barcodes: new sessions are pending with a barcode until it scans them in")
+    lcreate.add_argument("--latitude", type=float, metavar="DEGREES", help="where it is (with --longitude), for "
+                         "Coord's search around a point")
+    lcreate.add_argument("--longitude", type=float, metavar="DEGREES", help="with --latitude")
     db(lcreate)
     llist = lsub.add_parser("list", help="list an account's locations")
     llist.add_argument("--account", required=True)

@@ -135,6 +135,38 @@ class Settings:
     """Let browser pages of ORIGIN (``scheme://host[:port]``, or ``*`` for any) call the HTTP dialects
     (CORS; without one, no CORS header is sent)."""
 
+    # limits (docs/limits.md) ------------------------------------------------------------------------
+    header_timeout: float = 10.0
+    """Seconds a request's headers may take (from the connection's start or the request's first byte); then 408."""
+    body_timeout: float = 60.0
+    """Seconds a request's body may take to arrive after its headers; then the connection is closed."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open after a response."""
+    max_connections: int = 0
+    """Open HTTP connections in all (0: the descriptor limit minus fd_reserve); over it: 503 and close."""
+    fd_reserve: int = 512
+    """File descriptors kept free of connections (database, logs, refusals), so the server always answers."""
+    listen_backlog: int = 4096
+    """Connections the kernel queues before the server accepts them (capped by net.core.somaxconn)."""
+    max_connections_per_address: int = 2048
+    """Open HTTP connections from one client address; over it: 429 and close."""
+    max_streams_per_account: int = 10_000
+    """Open SSE streams of one account (all its keys); over it: 429."""
+    max_streams_per_address: int = 2048
+    """Open SSE streams from one client address; over it: 429."""
+    rate_per_key: float = 100.0
+    """Requests per second one key may make, sustained (0: no limit); over it: 429 with Retry-After."""
+    rate_key_burst: float = 200.0
+    """Requests one key may make at once above its rate."""
+    rate_per_address: float = 200.0
+    """Requests per second from one client address (IPv6: its /64), sustained (0: no limit); over it: 429."""
+    rate_address_burst: float = 400.0
+    """Requests one client address may make at once above its rate."""
+    rate_auth_failures: float = 5.0
+    """401 answers per second one client address may draw, sustained; beyond, its requests get 429."""
+    rate_auth_failures_burst: float = 100.0
+    """401 answers one client address may draw at once."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``env`` (default ``os.environ``: ``SESSIONHUB_<FIELD>``, empty means unset),
@@ -150,6 +182,10 @@ class Settings:
 
     def check(self) -> None:
         """Refuse values ``serve`` must not start with; ValueError names the flag."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value < float("inf"):
+                raise ValueError(f"--{f.name.replace('_', '-')} must be a non-negative number, got {value}")
         host_port(self.http, "http")
         stations = [coap_station(text, self.station_account) for text in self.coap]
         if len({(host, port) for host, port, _ in stations if port}) < len([p for _, p, _ in stations if p]):

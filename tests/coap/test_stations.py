@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiocoap
 import pytest
@@ -31,7 +32,7 @@ async def test_each_address_serves_its_own_station(two: tuple[Runtime, aiocoap.C
     north, south = (f"coap://127.0.0.1:{s.port}" for s in rt.coap_servers)
     assert [s.account for s in rt.coap_servers] == ["north", "south"]
 
-    async def ask(base: str, method: aiocoap.Code, path: str, body: bytes = b"") -> dict[str, object]:
+    async def ask(base: str, method: aiocoap.Code, path: str, body: bytes = b"") -> dict[str, Any]:
         r = await client.request(aiocoap.Message(code=method, uri=base + path, payload=body)).response
         assert r.code.is_successful(), (base, path, r.code, r.payload)
         return json.loads(r.payload)  # type: ignore[no-any-return]
@@ -43,12 +44,12 @@ async def test_each_address_serves_its_own_station(two: tuple[Runtime, aiocoap.C
     assert s1["globalSessionSequence"] == 1
     north_all = await ask(north, aiocoap.GET, "/v1/sessions")
     south_all = await ask(south, aiocoap.GET, "/v1/sessions")
-    assert [s["number"] for s in north_all["sessions"]] == [5, 6]  # type: ignore[index]
-    assert [s["label"] for s in south_all["sessions"]] == ["south five"]  # type: ignore[index]
+    assert [s["number"] for s in north_all["sessions"]] == [5, 6]
+    assert [s["label"] for s in south_all["sessions"]] == ["south five"]
     await ask(south, aiocoap.PUT, "/v1/sessions?number=5", b'{"action":"clear"}')
     assert (await ask(north, aiocoap.GET, "/v1/sessions/history"))["session_history"] == []
-    assert len((await ask(south, aiocoap.GET, "/v1/sessions/history"))["session_history"]) == 1  # type: ignore[arg-type]
+    assert len((await ask(south, aiocoap.GET, "/v1/sessions/history"))["session_history"]) == 1
     await ask(north, aiocoap.POST, "/v1/settings", b'{"systemId":7}')
-    assert (await ask(south, aiocoap.GET, "/v1/settings"))["settings"]["systemId"] == 0  # type: ignore[index]
-    assert (await ask(north, aiocoap.GET, "/v1/sessions/statistics"))["statistics"]["numSessions"] == 2  # type: ignore[index]
-    assert (await ask(south, aiocoap.GET, "/v1/sessions/statistics"))["statistics"]["numSessions"] == 1  # type: ignore[index]
+    assert (await ask(south, aiocoap.GET, "/v1/settings"))["settings"]["systemId"] == 0
+    assert (await ask(north, aiocoap.GET, "/v1/sessions/statistics"))["statistics"]["numSessions"] == 2
+    assert (await ask(south, aiocoap.GET, "/v1/sessions/statistics"))["statistics"]["numSessions"] == 1

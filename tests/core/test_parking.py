@@ -70,7 +70,7 @@ def test_daily_max_of_zero_makes_parking_free() -> None:
 def test_location_validation() -> None:
     ok = parking.new_location(1, " Lot ", 350, "USD", 15, 2400, T0)
     assert (ok.name, ok.increment_minutes, ok.daily_max) == ("Lot", 15, 2400)
-    bad = [
+    bad: list[dict[str, object]] = [
         dict(name=" "), dict(rate_per_hour=-1), dict(currency="usd"), dict(currency="DOLLAR"),
         dict(increment_minutes=0), dict(increment_minutes=7), dict(increment_minutes=1441), dict(daily_max=-5),
     ]

@@ -119,6 +119,7 @@ async def test_participants_are_checked_and_never_updated_through_the_api(
         assert r.status_code == 409, r.text
     r = await create({"participants_list": [{"bib": "5"}, {"bib": "5"}]})  # inside one batch: nothing stored
     assert r.status_code == 409 and "participants_list[1]" in r.json()["message"]
+    bad: object
     for bad in ({"participants_list": []}, {"participants_list": [{"chip": "x"}]}, {"participants_list": [{"bib": ""}]},
                 {"participants_list": [{"bib": "1" * 65}]}, {"participants_list": [{"bib": "9", "age": 3}]}, []):
         r = await create(bad)

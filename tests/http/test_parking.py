@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -9,7 +10,8 @@ import httpx
 import jwt
 import pytest
 
-from sessionhub.core.errors import error_classes
+from sessionhub.core import parking
+from sessionhub.core.errors import InvalidInput, error_classes
 from sessionhub.http import parking_wire
 from sessionhub.runtime import Runtime
 from tests.conftest import Keys
@@ -392,8 +394,7 @@ async def test_search_lists_the_accounts_locations_with_rates(
 ) -> None:
     other = await runtime.parking.create_location("acme", "Lot B", 350, "EUR", 60)
     await runtime.parking.create_location("rival", "Their lot", 100, "USD")
-    r = await client.get(SEARCH, params={**q(keys.read), "latitude": "40.7128", "longitude": "-74.006",
-                                         "radius_km": "2"})
+    r = await client.get(SEARCH, params=q(keys.read))
     assert r.status_code == 200
     found = r.json()
     assert [x["id"] for x in found] == [loc, other]
@@ -411,11 +412,50 @@ async def test_search_lists_the_accounts_locations_with_rates(
     coord_error(await client.get(f"{SEARCH}/{loc}", params=q(keys.rival)), 404, "location_not_found")
 
 
+async def test_search_around_a_point_finds_the_locations_within_the_radius_nearest_first(
+    client: httpx.AsyncClient, keys: Keys, loc: int, runtime: Runtime
+) -> None:
+    """Times Square; Bryant Park is ~0.6 km away, Battery Park ~6.5 km, Newark airport ~17 km; ``loc``
+    has no coordinates, so it is in no area."""
+    create = runtime.parking.create_location
+    battery = await create("acme", "Battery", 500, "USD", latitude=40.7033, longitude=-74.0170)
+    bryant = await create("acme", "Bryant", 500, "USD", latitude=40.7536, longitude=-73.9832)
+    newark = await create("acme", "Newark", 500, "USD", latitude=40.6895, longitude=-74.1745)
+    await create("rival", "Their lot", 100, "USD", latitude=40.7540, longitude=-73.9840)
+    point = {**q(keys.read), "latitude": "40.7580", "longitude": "-73.9855"}
+    near = (await client.get(SEARCH, params=point)).json()  # the default radius: 5 km
+    assert [x["id"] for x in near] == [bryant] and 0.5 < near[0]["distance_km"] < 0.6
+    wider = (await client.get(SEARCH, params={**point, "radius_km": "10", "duration_m": "60"})).json()
+    assert [x["id"] for x in wider] == [bryant, battery] and 6.0 < wider[1]["distance_km"] < 7.0
+    assert wider[1]["cost"] == {"amount": 500, "currency": "USD"}
+    assert [x["id"] for x in (await client.get(SEARCH, params={**point, "radius_km": "0"})).json()] == []
+    farthest = (await client.get(SEARCH, params={**point, "radius_km": "100"})).json()
+    assert [x["id"] for x in farthest] == [bryant, battery, newark] and 16 < farthest[2]["distance_km"] < 18
+    assert "distance_km" not in (await client.get(SEARCH, params=q(keys.read))).json()[0]
+    assert [x["id"] for x in (await client.get(SEARCH, params={**point, "location_ids": f"{loc},{battery}",
+                                                               "radius_km": "10"})).json()] == [battery]
+
+
+def test_great_circle_distances_match_published_figures() -> None:
+    assert abs(parking.distance_km(51.5074, -0.1278, 48.8566, 2.3522) - 343.5) < 1.0  # London-Paris
+    assert abs(parking.distance_km(0, 0, 0, 180) - math.pi * parking.EARTH_RADIUS_KM) < 1e-6  # antipodes
+    assert parking.distance_km(12.5, 99.0, 12.5, 99.0) == 0.0
+
+
+@pytest.mark.parametrize("where", [{"latitude": 91.0, "longitude": 0.0}, {"latitude": 1.0},
+                                   {"latitude": 1.0, "longitude": math.inf}, {"longitude": -181.0, "latitude": 0.0}])
+async def test_a_location_is_placed_with_both_coordinates_in_range(runtime: Runtime, where: dict[str, float]) -> None:
+    with pytest.raises(InvalidInput):
+        await runtime.parking.create_location("acme", "Nowhere", 100, "USD", **where)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("params", [
     {"latitude": "91", "longitude": "0"}, {"latitude": "1"}, {"radius_km": "1"}, {"latitude": "nan", "longitude": "0"},
     {"latitude": "1", "longitude": "0", "radius_km": "1e9"}, {"location_ids": "1,x"}, {"location_ids": "0"},
     {"location_ids": ",".join(["1"] * 1001)}, {"duration_m": "-1"}, {"duration_m": "999999999"},
     {"parking_start_time": "yesterday"}, {"latitude": "1" * 40, "longitude": "0"},
+    {"latitude": "1_0", "longitude": "0"}, {"latitude": "١٢", "longitude": "0"}, {"latitude": " 12", "longitude": "0"},
+    {"latitude": "inf", "longitude": "0"}, {"latitude": "1", "longitude": "0", "radius_km": "-1"},
 ])
 async def test_search_refuses_bad_parameters(client: httpx.AsyncClient, keys: Keys, params: dict[str, str]) -> None:
     coord_error(await client.get(SEARCH, params={**q(keys.read), **params}), 400, "invalid_input")

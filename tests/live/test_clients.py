@@ -50,7 +50,8 @@ class CurlStream:
             self.lines.append(raw.decode().rstrip("\n"))
 
     def events(self) -> list[dict[str, str]]:
-        out, cur = [], {}
+        out: list[dict[str, str]] = []
+        cur: dict[str, str] = {}
         for line in list(self.lines):
             if line == "":
                 if "data" in cur:

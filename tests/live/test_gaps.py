@@ -171,7 +171,7 @@ async def _events_until_reset(reader: asyncio.StreamReader, timeout: float = 30)
 def _server_buffers(live: Live) -> int:
     """Bytes the server's own transports hold, unsent (the userland part of its memory per stream)."""
     state = live.server.server_state
-    return sum(c.transport.get_write_buffer_size() for c in state.connections  # type: ignore[attr-defined]
+    return sum(c.transport.get_write_buffer_size() for c in state.connections
                if getattr(c, "transport", None) is not None)
 
 

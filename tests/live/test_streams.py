@@ -71,7 +71,7 @@ async def test_a_parking_session_streams_its_get_then_each_change(live: Live, ke
         assert events.retry == 1000
         ended = await coord(live, "PUT", f"/{loc}/session/{s['id']}/end", keys.rw)
         second = await events.next()
-        assert second.json() == ended and second.id is not None and second.id > first.id
+        assert second.json() == ended and second.id is not None and first.id is not None and second.id > first.id
         assert f'"{second.id}"' == (await live.http.get(path, params={"access_key": keys.read})).headers["etag"]
 
 

@@ -102,7 +102,8 @@ async def test_admin_keys_are_flagged_listed_per_account_and_revoked_by_id(store
         other = await uow.accounts.add_key(rival, "hash-other", Access.READ, False, "", 12)
     found = await store.reads.accounts.key("hash-boss")
     assert found is not None and found.admin and found.id == boss
-    assert not (await store.reads.accounts.key("hash-clerk")).admin  # type: ignore[union-attr]
+    clerk_key = await store.reads.accounts.key("hash-clerk")
+    assert clerk_key is not None and not clerk_key.admin
     assert [r[0] for r in await store.reads.accounts.keys_of(acme, 10)] == [boss, clerk]
     assert [r[0] for r in await store.reads.accounts.keys_of(acme, 1)] == [boss]
     assert (await store.reads.accounts.keys_of(acme, 10))[0][7] is True

@@ -61,6 +61,7 @@ async def test_a_parking_stay_link_follows_its_one_session_signed_out(
 async def test_a_link_to_another_accounts_object_cannot_be_made(browsers: Browser, keys: Keys,
                                                                 runtime: Runtime) -> None:
     rival = await runtime.access.authenticate(keys.rival)
+    assert rival is not None
     rloc = await runtime.parking.create_location("rival", "Rival lot", 400, "USD")
     theirs = await runtime.parking.create_session(rival, rloc, bearer=None, user_id=user_for(2, "r"), barcode=False)
     await runtime.paging.open_session(rival.account_id, 5, Fields(label="Rival guest"), None, None)
@@ -85,6 +86,7 @@ async def test_a_link_to_another_accounts_object_cannot_be_made(browsers: Browse
 
 async def test_bad_and_revoked_links_are_404s(browsers: Browser, keys: Keys, runtime: Runtime) -> None:
     rw = await runtime.access.authenticate(keys.rw)
+    assert rw is not None
     await runtime.paging.open_session(rw.account_id, 12, Fields(label="Okafor", party_size=5, goal_s=600), None, None)
     op = await browsers()
     csrf = await sign_in(op, keys.rw)
@@ -113,6 +115,7 @@ async def test_your_table_goes_from_waiting_to_ready_and_keeps_to_its_party(
     browsers: Browser, keys: Keys, runtime: Runtime
 ) -> None:
     rw = await runtime.access.authenticate(keys.rw)
+    assert rw is not None
     acct = rw.account_id
     await runtime.paging.open_session(acct, 11, Fields(label="Early", goal_s=600), None, None)
     await runtime.paging.open_session(acct, 12, Fields(label="Okafor", party_size=5, goal_s=600), None, None)

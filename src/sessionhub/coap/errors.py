@@ -33,6 +33,7 @@ COAP_CODE: dict[type[SessionhubError], int] = {
     E.IllegalTransition: N.CONFLICT,
     E.StaleTelemetry: N.CONFLICT,
     E.MethodNotAllowed: N.METHOD_NOT_ALLOWED,
+    E.RateLimited: N.TOO_MANY_REQUESTS,
     E.StoreUnavailable: N.SERVICE_UNAVAILABLE,
     E.SchemaError: N.SERVICE_UNAVAILABLE,
 }

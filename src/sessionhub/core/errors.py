@@ -27,6 +27,7 @@ tree to prove every class has an entry in every table.
     │   ├── IllegalTransition   e.g. an exit scan before entry, ending a barcode session
     │   └── StaleTelemetry      a device report older than the one stored
     ├── MethodNotAllowed        a known path with a method it does not take
+    ├── RateLimited             too many requests or streams from one key or address; retry later
     └── StoreUnavailable        the database cannot be reached; the request may be retried
         └── SchemaError         the database's schema is not the one this build expects
 """
@@ -148,6 +149,17 @@ class StaleTelemetry(Conflict):
 
 class MethodNotAllowed(SessionhubError):
     code = "method_not_allowed"
+
+
+class RateLimited(SessionhubError):
+    """Over a rate or count limit of one key, account or client address. ``retry_after``: whole
+    seconds after which a retry can succeed (HTTP sends it as ``Retry-After``)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(SessionhubError):

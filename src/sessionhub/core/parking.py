@@ -30,8 +30,10 @@ What this module does not do: storage, ids or barcodes (random tokens are passed
 from __future__ import annotations
 
 import enum
+import math
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sessionhub.core.errors import AlreadyExists, IllegalTransition, InvalidInput
@@ -84,6 +86,9 @@ class Location:
     seq: int = 0
     gated: bool = False
     """A gate scans barcodes here: new sessions are pending with one (AccessType.BARCODE)."""
+    latitude: float | None = None
+    longitude: float | None = None
+    """Where it is (WGS 84 degrees), both or neither: what a search around a point finds it by."""
 
     @property
     def access_type(self) -> AccessType:
@@ -152,13 +157,16 @@ _REFUSALS: dict[tuple[State, Event], str] = {
 def new_location(
     account_id: int, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
     daily_max: int | None = None, now_ms: int = 0, gated: bool = False,
+    latitude: float | None = None, longitude: float | None = None,
 ) -> Location:
     """A valid location (id 0 until stored).
 
     Raises:
         InvalidInput: empty name; negative or absurd amounts; a currency not of three capital
-            letters; an increment that is not a whole divisor of a day (1..1440 minutes).
+            letters; an increment that is not a whole divisor of a day (1..1440 minutes);
+            one coordinate without the other, or one out of range.
     """
+    check_point(latitude, longitude)
     name = name.strip()
     if not name or len(name) > 256:
         raise InvalidInput("name must be 1 to 256 characters", "name")
@@ -170,7 +178,66 @@ def new_location(
         raise InvalidInput("increment_minutes must divide a day (1440 minutes), e.g. 15", "increment_minutes")
     if daily_max is not None and not 0 <= daily_max <= MAX_AMOUNT:
         raise InvalidInput(f"daily max must be between 0 and {MAX_AMOUNT} minor units", "daily_max")
-    return Location(0, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, now_ms, 0, gated)
+    return Location(0, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, now_ms, 0, gated,
+                    latitude, longitude)
+
+
+EARTH_RADIUS_KM = 6371.0088
+"""The mean Earth radius (IUGG): a haversine distance with it is within 0.5% of the ellipsoid's."""
+MAX_RADIUS_KM = 100.0
+"""A search wider than this is refused: a partner app looks around a place, not a country."""
+DEFAULT_RADIUS_KM = 5.0
+"""The radius of a search around a point that names none: a few minutes' drive in a city."""
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A circle on the Earth: what a search around a point covers."""
+
+    latitude: float
+    longitude: float
+    radius_km: float = DEFAULT_RADIUS_KM
+
+
+def check_point(latitude: float | None, longitude: float | None) -> None:
+    """Raises InvalidInput unless both are None or both are finite degrees in range."""
+    if (latitude is None) != (longitude is None):
+        raise InvalidInput("latitude and longitude go together", "latitude" if latitude is None else "longitude")
+    if latitude is not None and not (math.isfinite(latitude) and -90.0 <= latitude <= 90.0):
+        raise InvalidInput("latitude must be from -90 to 90", "latitude")
+    if longitude is not None and not (math.isfinite(longitude) and -180.0 <= longitude <= 180.0):
+        raise InvalidInput("longitude must be from -180 to 180", "longitude")
+
+
+def area(latitude: float | None, longitude: float | None, radius_km: float | None) -> Area | None:
+    """The area a search names (None: no point, so every location); ``radius_km`` needs the point.
+
+    Raises:
+        InvalidInput: a coordinate without the other, out of range, or a radius out of 0..MAX_RADIUS_KM.
+    """
+    check_point(latitude, longitude)
+    if radius_km is not None and not (math.isfinite(radius_km) and 0.0 <= radius_km <= MAX_RADIUS_KM):
+        raise InvalidInput(f"radius_km must be from 0 to {MAX_RADIUS_KM:g}", "radius_km")
+    if latitude is None or longitude is None:
+        if radius_km is not None:
+            raise InvalidInput("radius_km needs latitude and longitude", "radius_km")
+        return None
+    return Area(latitude, longitude, DEFAULT_RADIUS_KM if radius_km is None else radius_km)
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle (haversine) distance between two points, in kilometres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def within(locations: Iterable[Location], where: Area) -> list[tuple[Location, float]]:
+    """The locations inside ``where`` with their distance from its centre, nearest first (ties by id);
+    a location without coordinates is in no area."""
+    found = [(loc, distance_km(where.latitude, where.longitude, loc.latitude, loc.longitude))
+             for loc in locations if loc.latitude is not None and loc.longitude is not None]
+    return sorted(((loc, d) for loc, d in found if d <= where.radius_km), key=lambda pair: (pair[1], pair[0].id))
 
 
 def with_rates(location: Location, rate_per_hour: int, increment_minutes: int, daily_max: int | None) -> Location:

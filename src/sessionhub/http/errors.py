@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import msgspec
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionhub.core import errors as E
-from sessionhub.core.errors import MethodNotAllowed, RouteNotFound, SessionhubError
+from sessionhub.core.errors import MethodNotAllowed, RateLimited, RouteNotFound, SessionhubError, lookup
 
 log = logging.getLogger("sessionhub.http")
 
@@ -44,6 +47,7 @@ HTTP_STATUS: dict[type[SessionhubError], int] = {
     E.IllegalTransition: 409,
     E.StaleTelemetry: 409,
     E.MethodNotAllowed: 405,
+    E.RateLimited: 429,
     E.StoreUnavailable: 503,
     E.SchemaError: 503,
 }
@@ -51,6 +55,31 @@ HTTP_STATUS: dict[type[SessionhubError], int] = {
 
 Render = Callable[[SessionhubError | None], Response]
 """A dialect's renderer: a core error to its response; None is an unexpected failure (500)."""
+
+Bodies = dict[type[SessionhubError], Callable[[SessionhubError], dict[str, Any]]]
+"""A dialect's error table: the body of every class of the core's error tree (a test walks the tree)."""
+
+_encode = msgspec.json.Encoder().encode
+
+
+def generic_body(error: SessionhubError) -> dict[str, Any]:
+    """The body of an error outside every dialect's prefix (and of what no dialect claims)."""
+    return {"error": {"code": error.code, "message": error.message}}
+
+
+def renderer(bodies: Bodies | None = None) -> Render:
+    """The one way an HTTP error is rendered: the body from the dialect's table (``bodies``; None:
+    ``generic_body``), the status from ``HTTP_STATUS``, and ``Retry-After`` for a ``RateLimited``."""
+
+    def render(error: SessionhubError | None) -> Response:
+        error = error or SessionhubError("internal error")
+        body = generic_body(error) if bodies is None else lookup(bodies, error)(error)
+        response = Response(_encode(body), lookup(HTTP_STATUS, error), media_type="application/json")
+        if isinstance(error, RateLimited):
+            response.headers["retry-after"] = str(error.retry_after)
+        return response
+
+    return render
 
 
 def from_http_exception(exc: HTTPException) -> SessionhubError | None:
@@ -82,6 +111,8 @@ class ErrorBoundary:
 
         try:
             await self.app(scope, receive, guarded)
+        except ClientDisconnect:  # the client left mid-upload: nobody to answer, nothing went wrong here
+            log.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
         except Exception as exc:
             if isinstance(exc, SessionhubError):
                 error: SessionhubError | None = exc
@@ -112,14 +143,21 @@ def allowed(router: ASGIApp, scope: Scope) -> str:
     return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m)))
 
 
-def not_found(dialects: Sequence[tuple[str, Render]], fallback: Render) -> ASGIApp:
-    """The router's default: a path no route took answers 404 in the form of the dialect whose
-    prefix it has (a path that only nearly matches a dialect's mount, e.g. one holding a
-    percent-encoded newline, is still that dialect's client), else in ``fallback``'s."""
+def render_for(dialects: Sequence[tuple[str, Render]], fallback: Render) -> Callable[[str], Render]:
+    """path -> the renderer of the dialect whose prefix the path has (a path that only nearly
+    matches a dialect's mount, e.g. one holding a percent-encoded newline, is still that dialect's
+    client), else ``fallback``."""
+
+    def pick(path: str) -> Render:
+        return next((r for prefix, r in dialects if path.startswith(prefix)), fallback)
+
+    return pick
+
+
+def not_found(pick: Callable[[str], Render]) -> ASGIApp:
+    """The router's default: a path no route took answers 404 in the form of its dialect."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        render = next((r for prefix, r in dialects if path.startswith(prefix)), fallback)
-        await render(RouteNotFound("no such resource"))(scope, receive, send)
+        await pick(scope["path"])(RouteNotFound("no such resource"))(scope, receive, send)
 
     return app

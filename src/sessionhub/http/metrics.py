@@ -36,6 +36,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionhub.http.fastpath import Answer
 from sessionhub.http.openapi import TEXT, Docs, PlainError, documented, served
 
 if TYPE_CHECKING:
@@ -120,9 +121,7 @@ class Metrics:
             return
         start = perf_counter()
         path: str = scope["path"]
-        where = self.seen.get(path)
-        if where is None:
-            where = self._resolve(path)
+        where = self.seen.get(path) or self._resolve(path)
         status = 500  # what the client sees if the app fails before starting a response
 
         def counted(message: Message) -> Any:
@@ -137,18 +136,34 @@ class Metrics:
         try:
             await self.app(scope, receive, counted)
         finally:
-            requests, method = self.requests, scope["method"]
-            key = (where, method if method in METHODS else "other", status)  # a client's method: bounded
-            requests[key] = requests.get(key, 0) + 1
             if stream:
                 self.streams[where] -= 1
-            else:
-                elapsed = perf_counter() - start
-                row = self.latency.get(where)
-                if row is None:
-                    row = self.latency[where] = [0.0] * (len(BUCKETS) + 2)
-                row[bisect_left(BUCKETS, elapsed)] += 1
-                row[-1] += elapsed
+            self._count(where, scope["method"], status, None if stream else perf_counter() - start)
+
+    def answer_now(self, scope: Scope) -> Answer | None:
+        """The protocol-level lane's answer (http/guard.py) of the app within, counted like any other;
+        None when the app within has no such lane (CORS around it) or does not answer now."""
+        lane = getattr(self.app, "answer_now", None)
+        if lane is None:
+            return None
+        start = perf_counter()
+        answer: Answer | None = lane(scope)
+        if answer is not None:
+            path: str = scope["path"]
+            self._count(self.seen.get(path) or self._resolve(path), scope["method"], answer[0], perf_counter() - start)
+        return answer
+
+    def _count(self, where: tuple[str, str], method: str, status: int, elapsed: float | None) -> None:
+        """One request answered (``elapsed`` None: a stream, whose duration is no latency)."""
+        requests = self.requests
+        key = (where, method if method in METHODS else "other", status)  # a client's method: bounded
+        requests[key] = requests.get(key, 0) + 1
+        if elapsed is not None:
+            row = self.latency.get(where)
+            if row is None:
+                row = self.latency[where] = [0.0] * (len(BUCKETS) + 2)
+            row[bisect_left(BUCKETS, elapsed)] += 1
+            row[-1] += elapsed
 
     def _resolve(self, path: str) -> tuple[str, str]:
         """The (dialect, template) of ``path``, remembered: a polled GET repeats its path, so the next

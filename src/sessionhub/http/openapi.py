@@ -44,7 +44,8 @@ STATUS_TEXT = {
     401: "Unauthorized: no key, or an unknown or revoked one",
     403: "Forbidden: the key's access type does not allow this",
     404: "Not found (also what another account's object answers)", 409: "Conflict with the object's state",
-    413: "Payload too large", 503: "Service unavailable: the database cannot be reached; retry",
+    413: "Payload too large", 429: "Too many requests: the key or the address is over its rate (see Retry-After)",
+    503: "Service unavailable: the database cannot be reached; retry",
 }
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -205,6 +206,7 @@ def document(routes: Iterable[BaseRoute], *, title: str = "sessionhub", version:
         types.extend(t for t in (op.returns, op.body, op.docs.error) if t is not None and not isinstance(t, str))
     unique = list(dict.fromkeys(types))
     schemas, components = msgspec.json.schema_components(unique, ref_template="#/components/schemas/{name}")
+    strings_refuse_nul(components)
     by_type = dict(zip(unique, schemas, strict=True))
     for spec, op, method in pending:
         _fill(spec, op, method, by_type)
@@ -220,6 +222,23 @@ def document(routes: Iterable[BaseRoute], *, title: str = "sessionhub", version:
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+NO_NUL = {"pattern": "\\u0000"}
+"""Said of every string of a body: both stores refuse U+0000 in text (docs/store.md), a 400."""
+
+
+def strings_refuse_nul(node: Any) -> None:
+    """Add ``NO_NUL`` to every string schema within ``node`` (enums list their values already)."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if (kind == "string" or (isinstance(kind, list) and "string" in kind)) and "enum" not in node:
+            node["not"] = NO_NUL
+        for value in node.values():
+            strings_refuse_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            strings_refuse_nul(value)
 
 
 def _stub(template: str, method: str, name: str) -> dict[str, Any]:
@@ -287,7 +306,7 @@ def _fill(spec: dict[str, Any], op: Operation, method: str, schemas: dict[Any, d
     responses[str(op.status)] = success
     if conditional:
         responses["304"] = {"description": STATUS_TEXT[304], "headers": etag}
-    errors = set(op.errors)
+    errors = set(op.errors) | {429}  # every request passes the rate limits (http/ratelimit.py, docs/limits.md)
     if op.docs.security:  # the key is checked against the store, which may be unreachable
         errors.add(503)
     if op.body is not None:
@@ -295,6 +314,9 @@ def _fill(spec: dict[str, Any], op: Operation, method: str, schemas: dict[Any, d
     error_body = {"content": {JSON: {"schema": schemas[op.docs.error]}}} if op.docs.error is not None else {}
     for status in sorted(errors):
         responses[str(status)] = {"description": STATUS_TEXT[status], **error_body}
+    responses["429"]["headers"] = {"Retry-After": {
+        "description": "Seconds until the client's bucket holds a request again.", "required": True,
+        "schema": {"type": "integer", "minimum": 1}}}
     spec["responses"] = responses
 
 

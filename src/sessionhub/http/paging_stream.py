@@ -24,6 +24,7 @@ from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.changes import Change, paging_prefix
 from sessionhub.core.paging import GuestSession
 from sessionhub.core.paging_wire import session_dict
+from sessionhub.http import keyrules
 from sessionhub.http.openapi import SSE, Docs, PlainError
 from sessionhub.http.sse import EventStream, Step
 from sessionhub.http.streams import Streams, options
@@ -94,8 +95,5 @@ class PagingStreams:
     @docs.op("Follow the station's guest sessions (a READ key of the station's account)", "sse", media=SSE,
              errors=(400, 401, 403))
     async def stream(self, request: Request) -> EventStream:
-        headers, query = request.headers, request.query_params
-        key = authorize(await self.access.authenticate(
-            headers.get("api_key") or headers.get("x-api-key") or query.get("access_key") or query.get("api_key")),
-            Operation.READ)
+        key = authorize(await self.access.authenticate(keyrules.PAGING_STREAM(request.scope)), Operation.READ)
         return self.streams.follow(PagingFeed(self.paging, key), options(request), key)

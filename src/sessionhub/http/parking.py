@@ -9,26 +9,26 @@ Every success is 200, as Coord's specs declare for every operation.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.changes import parking_location_topic, parking_locations_prefix, parking_session_topic
-from sessionhub.core.errors import InvalidInput, SessionhubError, Unauthorized, lookup
+from sessionhub.core.errors import InvalidInput, Unauthorized
 from sessionhub.core.parking import Event, ParkingSession
+from sessionhub.http import keyrules
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import decode, query_int, read_body
-from sessionhub.http.conditional import Conditional, etag
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
-from sessionhub.http.fastpath import FastHandler, header, query_param
+from sessionhub.http.conditional import Conditional
+from sessionhub.http.errors import renderer
 from sessionhub.http.openapi import SSE, Docs, Param, integer
 from sessionhub.http.sse import EventStream
-from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
@@ -52,14 +52,17 @@ def json(body: Any, status: int = 200) -> Response:
     return Response(_encode(body), status, media_type=JSON)
 
 
-def render_error(error: SessionhubError | None) -> Response:
-    error = error or SessionhubError("internal error")
-    return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
+render_error = renderer(wire.BODIES)
 
 
 def path_id(request: Request, name: str) -> int:
     """A positive integer id from the path (location and session ids are integers)."""
-    raw = request.path_params[name]
+    return param_id(request.path_params, name)
+
+
+def param_id(params: Mapping[str, str], name: str) -> int:
+    """A positive integer id from path parameters ``params``."""
+    raw = params[name]
     if not _ID.fullmatch(raw) or int(raw) > 2**63 - 1:
         raise InvalidInput(f"{name} must be a positive integer", name)
     return int(raw)
@@ -89,25 +92,29 @@ def _sessions(found: list[ParkingSession]) -> Response:
     return json([wire.session_out(s) for s in found])
 
 
-def _user_sessions(request: Request) -> list[str]:
+def _user_sessions(params: Mapping[str, str]) -> list[str]:
     return [parking_locations_prefix()]  # every session change also changes its location
 
 
-def _location(request: Request) -> list[str]:
-    return [parking_location_topic(path_id(request, "location_id"))]
+def _location(params: Mapping[str, str]) -> list[str]:
+    return [parking_location_topic(param_id(params, "location_id"))]
 
 
-def _session(request: Request) -> list[str]:
-    return [parking_session_topic(path_id(request, "session_id"))]
+def _session(params: Mapping[str, str]) -> list[str]:
+    return [parking_session_topic(param_id(params, "session_id"))]
 
 
 class ParkingApi:
     def __init__(self, access: AccessService, parking: ParkingService, hub: ChangeHub, streams: Streams) -> None:
         self.access, self.parking, self.hub, self.streams = access, parking, hub, streams
 
+    async def key_of(self, scope: Scope) -> Key | None:
+        """The partner's key (``access_key``, http/keyrules.py), nothing else, authenticated."""
+        return await self.access.authenticate(keyrules.COORD(scope))
+
     async def partner(self, request: Request) -> Key | None:
         """The partner's key (``access_key``), nothing else."""
-        return await self.access.authenticate(request.query_params.get("access_key"))
+        return await self.key_of(request.scope)
 
     async def key(self, request: Request) -> Key | None:
         """The partner's key; a user's bearer token, when sent, is checked on every call (an invalid
@@ -153,25 +160,6 @@ class ParkingApi:
     async def location_stream(self, request: Request) -> EventStream:
         return await self.streams.location(await self.key(request), path_id(request, "location_id"),
                                            options(request))
-
-    async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
-        """The fast lane's GET of one session (see http/fastpath.py)."""
-        key = await self.access.authenticate(query_param(scope, "access_key"))
-        if key is None or header(scope, b"authorization") is not None:  # the full stack checks the token
-            return None
-        session_id = int(match[2])
-        tag = etag(await self.hub.version(key.account_id, (parking_session_topic(session_id),))).encode()
-        return tag, await self.parking.session_body(key, int(match[1]), session_id, _session_body)
-
-    def stream_routes(self) -> list[tuple[str, StreamHandler, Render]]:
-        """The streams the stream lane answers (http/streamlane.py)."""
-        loc, sid = "(?P<location_id>[1-9][0-9]{0,17})", "(?P<session_id>[1-9][0-9]{0,17})"
-        return [(rf"/v1/access/parking/{loc}/session/{sid}/stream", self.session_stream, render_error),
-                (rf"/v1/access/parking/{loc}/stream", self.location_stream, render_error)]
-
-    def fast_routes(self) -> list[tuple[str, FastHandler]]:
-        """The polled GETs the fast lane answers."""
-        return [(r"/v1/access/parking/([1-9][0-9]{0,17})/session/([1-9][0-9]{0,17})", self.fast_session)]
 
     @docs.op("End a started session and bill it", wire.Session, errors=(400, 401, 403, 404, 409),
              description="409 for a session that is not started, already ended, or ended at the gate (barcode).")
@@ -232,6 +220,9 @@ class ParkingApi:
         uid = wire.external_uid(decode(await body(request), wire.CreateJwt))
         return json({"jwt_token": await self.parking.create_test_jwt(await self.key(request), uid)})
 
+    @docs.op("Set the user's vehicle: the plate a gate's camera may read instead of a barcode", wire.VehicleOut,
+             body=wire.VehicleIn, body_required=True, user=True, query=(
+                 Param("user_id", {"type": "string", "format": "uuid"}, "the user, when no bearer JWT names one"),))
     async def set_vehicle(self, request: Request) -> Response:
         plate = decode(await body(request), wire.VehicleIn).license_plate
         vehicle = await self.parking.set_vehicle(
@@ -239,35 +230,37 @@ class ParkingApi:
             text=plate.text, country=plate.country, subdivision=plate.subdivision)
         return json(wire.vehicle_out(vehicle))
 
+    @docs.op("The current user and their vehicle", wire.CurrentUser, user=True, query=(
+        Param("user_id", {"type": "string", "format": "uuid"}, "the user, when no bearer JWT names one"),))
     async def current_user(self, request: Request) -> Response:
         user, vehicle = await self.parking.current_user(
             await self.key(request), bearer=bearer(request), user_id=request.query_params.get("user_id") or None)
         return json(wire.CurrentUser(user, None if vehicle is None else wire.vehicle_out(vehicle)))
 
-    def app(self) -> ErrorBoundary:
-        """The dialect's ASGI app, to mount at ``/v1/access/parking``."""
-        get = Conditional(self.hub)
-        routes = [
-            Route("/session", get(self.user_sessions, self.key, _user_sessions), methods=["GET"]),
+    def routes(self, get: Conditional) -> list[BaseRoute]:
+        """The dialect's route table, to mount at ``/v1/access/parking``: said once, for the full
+        stack and the lanes (http/fastpath.py, http/streamlane.py)."""
+        key = self.key_of
+        return [
+            Route("/session", get(self.user_sessions, key, _user_sessions, cached=False), methods=["GET"]),
             Route("/barcode", self.create_barcode, methods=["POST"]),
             Route("/testing/{location_id}/{session_id}/simulate_redemption", self.simulate_redemption,
                   methods=["POST"]),
-            Route("/{location_id}/session", get(self.location_sessions, self.key, _location, checking=True),
+            Route("/{location_id}/session", get(self.location_sessions, key, _location, checking=True),
                   methods=["GET"]),
             Route("/{location_id}/session", self.create_session, methods=["POST"]),
-            Route("/{location_id}/session/{session_id}", get(self.session, self.key, _session), methods=["GET"]),
+            Route("/{location_id}/session/{session_id}", get(self.session, key, _session), methods=["GET"]),
             Route("/{location_id}/session/{session_id}/stream", self.session_stream, methods=["GET"]),
             Route("/{location_id}/stream", self.location_stream, methods=["GET"]),
             Route("/{location_id}/session/{session_id}/end", self.end_session, methods=["PUT"]),
             Route("/{location_id}/gate/scan", self.scan, methods=["POST"]),
         ]
-        return ErrorBoundary(Router(routes), render_error)
 
-    def users_app(self) -> ErrorBoundary:
+    def users_routes(self) -> list[BaseRoute]:
         """Coord's Users API subset, to mount at ``/v1/users``."""
-        return ErrorBoundary(Router([
+        return [
             Route("/create_jwt", self.create_jwt, methods=["POST"]),
             Route("/testing/create_jwt", self.create_test_jwt, methods=["POST"]),
             Route("/user/current", self.current_user, methods=["GET"]),
             Route("/user/current/vehicle", self.set_vehicle, methods=["PUT"]),
-        ]), render_error)
+        ]

@@ -4,56 +4,53 @@
     GET /location?latitude&longitude&radius_km[&duration_m][&parking_start_time][&location_ids]&access_key
     GET /location/{id}?[duration_m][&parking_start_time]&access_key
 
-Both answer the key's account's locations (a READ key), in the Coord dialect's error shape.
-Locations carry no coordinates yet, so ``latitude``/``longitude``/``radius_km`` are checked and do
-not narrow the result (docs/parking.md).
+Both answer the key's account's locations (a READ key), in the Coord dialect's error shape. With
+``latitude``/``longitude`` the list holds the locations within ``radius_km`` (default 5) of that point,
+nearest first, each with its ``distance_km`` (docs/parking.md).
 """
 
 from __future__ import annotations
 
-import math
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Route
 
 from sessionhub.core.errors import InvalidInput
-from sessionhub.core.parking import MAX_SIMULATED_MINUTES, parse_location_ids
+from sessionhub.core.parking import (
+    DEFAULT_RADIUS_KM,
+    MAX_RADIUS_KM,
+    MAX_SIMULATED_MINUTES,
+    Area,
+    area,
+    parse_location_ids,
+)
 from sessionhub.http import parking_wire as wire
 from sessionhub.http.body import query_int, query_time
-from sessionhub.http.errors import ErrorBoundary
 from sessionhub.http.openapi import DATE_TIME, Param, integer
-from sessionhub.http.parking import ParkingApi, docs, json, path_id, render_error
+from sessionhub.http.parking import ParkingApi, docs, json, path_id
 
-MAX_RADIUS_KM = 100.0
-"""A search wider than this is refused: a partner app looks around a place, not a country."""
+_NUMBER = re.compile(r"[+-]?(?:[0-9]{1,24}(?:\.[0-9]{0,24})?|\.[0-9]{1,24})(?:[eE][+-]?[0-9]{1,3})?")
+"""A number in a query, as JSON writes one (Python's ``float`` also takes "1_0", "١٢", " 1", "nan")."""
 
 
-def query_float(request: Request, name: str, low: float, high: float) -> float | None:
-    """An optional decimal query parameter within [low, high]."""
+def query_float(request: Request, name: str) -> float | None:
+    """An optional decimal query parameter (its range is the core's to check)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = float(raw) if len(raw) <= 32 and raw.isascii() else math.nan
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidInput(f"{name} must be a number from {low} to {high}", name)
-    return value
+    if not _NUMBER.fullmatch(raw):
+        raise InvalidInput(f"{name} must be a decimal number such as 37.7749", name)
+    return float(raw)
 
 
-def _check_area(request: Request) -> None:
-    """latitude and longitude come together; radius_km needs them."""
-    lat = query_float(request, "latitude", -90.0, 90.0)
-    lon = query_float(request, "longitude", -180.0, 180.0)
-    radius = query_float(request, "radius_km", 0.0, MAX_RADIUS_KM)
-    if (lat is None) != (lon is None):
-        raise InvalidInput("latitude and longitude go together", "latitude" if lat is None else "longitude")
-    if radius is not None and lat is None:
-        raise InvalidInput("radius_km needs latitude and longitude", "radius_km")
+def _area(request: Request) -> Area | None:
+    return area(query_float(request, "latitude"), query_float(request, "longitude"),
+                query_float(request, "radius_km"))
 
 
+COORDINATE = {"type": "number", "description": "WGS 84 degrees (latitude -90..90, longitude -180..180)"}
 IDS = r"^\s*$|^\s*[1-9][0-9]{0,17}\s*(,\s*[1-9][0-9]{0,17}\s*)*$"
 """``location_ids`` as parse_location_ids reads it (blank: no filter; at most MAX_SEARCH_IDS ids, unsaid)."""
 STAY = (Param("duration_m", integer(0, MAX_SIMULATED_MINUTES), "minutes of the stay to price (adds `cost`)"),
@@ -65,18 +62,19 @@ class SearchApi:
         self.parking = parking
 
     @docs.op("Search the account's parking locations", list[wire.ParkingLocation], errors=(400, 401, 403), query=(
-        Param("latitude", {"type": "number", "minimum": -90, "maximum": 90}, "with longitude (not narrowing yet)"),
-        Param("longitude", {"type": "number", "minimum": -180, "maximum": 180}, "with latitude"),
-        Param("radius_km", {"type": "number", "minimum": 0, "maximum": MAX_RADIUS_KM}, "needs latitude, longitude"),
+        Param("latitude", COORDINATE, "with longitude: only the locations around this point, nearest first"),
+        Param("longitude", COORDINATE, "with latitude"),
+        Param("radius_km", {"type": "number", "minimum": 0, "maximum": MAX_RADIUS_KM},
+              f"how far around the point (default {DEFAULT_RADIUS_KM:g}); needs latitude and longitude"),
         *STAY, Param("location_ids", {"type": "string", "pattern": IDS}, "only these comma-separated location ids")))
     async def locations(self, request: Request) -> Response:
-        _check_area(request)
+        where = _area(request)
         query_time(request, "parking_start_time")
         found = await self.parking.parking.search(
             await self.parking.key(request), parse_location_ids(request.query_params.get("location_ids")),
-            query_int(request, "duration_m"),
+            query_int(request, "duration_m"), where,
         )
-        return json([wire.location_out(loc, cost) for loc, cost in found])
+        return json([wire.location_out(loc, cost, km) for loc, cost, km in found])
 
     @docs.op("One parking location of the account", wire.ParkingLocation, query=STAY)
     async def location(self, request: Request) -> Response:
@@ -85,9 +83,9 @@ class SearchApi:
             await self.parking.key(request), path_id(request, "id"), query_int(request, "duration_m"))
         return json(wire.location_out(loc, cost))
 
-    def app(self) -> ErrorBoundary:
-        """The search API's ASGI app, to mount at ``/v1/search/parking``."""
-        return ErrorBoundary(Router([
+    def routes(self) -> list[BaseRoute]:
+        """The search API's route table, to mount at ``/v1/search/parking``."""
+        return [
             Route("/location", self.locations, methods=["GET"]),
             Route("/location/{id}", self.location, methods=["GET"]),
-        ]), render_error)
+        ]

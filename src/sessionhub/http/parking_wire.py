@@ -49,8 +49,9 @@ class LicensePlate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     """Coord's Users API ``license_plate``."""
 
     text: Annotated[str, Meta(min_length=1, max_length=32)]
-    country: Annotated[str, Meta(max_length=2)] | None = None
-    subdivision: Annotated[str, Meta(max_length=8)] | None = None
+    # what core.parking.new_vehicle accepts, said in the schema (http/openapi.py)
+    country: Annotated[str, Meta(max_length=2, pattern="^[A-Za-z]{2}$")] | None = None
+    subdivision: Annotated[str, Meta(max_length=8, pattern="^[A-Za-z0-9]{1,8}$")] | None = None
 
 
 class VehicleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -154,15 +155,18 @@ class ParkingLocation(msgspec.Struct, omit_defaults=True):
     rates: list[ParkingRate]
     cost: Money | None = None
     """What a stay of the search's ``duration_m`` costs here (only with ``duration_m``)."""
+    distance_km: float | None = None
+    """From the search's point (only in a search around one), to the metre."""
 
 
-def location_out(loc: Location, cost: int | None) -> ParkingLocation:
+def location_out(loc: Location, cost: int | None, distance_km: float | None = None) -> ParkingLocation:
     rate = ParkingRate(
         "Hourly rate", "hourly", Money(loc.rate_per_hour, loc.currency), loc.increment_minutes,
         None if loc.daily_max is None else Money(loc.daily_max, loc.currency),
     )
     return ParkingLocation(loc.id, loc.name, loc.access_type.value, iso_ms(loc.created_ms), [rate],
-                           None if cost is None else Money(cost, loc.currency))
+                           None if cost is None else Money(cost, loc.currency),
+                           None if distance_km is None else round(distance_km, 3))
 
 
 def _coord(e: E.SessionhubError) -> dict[str, Any]:
@@ -196,6 +200,7 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.IllegalTransition: _coord,
     E.StaleTelemetry: _coord,
     E.MethodNotAllowed: _coord,
+    E.RateLimited: _coord,
     E.StoreUnavailable: _coord,
     E.SchemaError: _coord,
 }

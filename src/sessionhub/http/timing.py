@@ -6,29 +6,27 @@ its alternate ``x-api-key``.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from sessionhub.core.access import Key
 from sessionhub.core.changes import device_topic, timing_devices_prefix, timing_session_topic
 from sessionhub.core.clock import iso_ms
-from sessionhub.core.errors import InvalidInput, SessionhubError, lookup
+from sessionhub.core.errors import InvalidInput
 from sessionhub.core.timing import MAX_PAGE, TimingSession, parse_id
+from sessionhub.http import keyrules
 from sessionhub.http import timing_wire as wire
 from sessionhub.http.body import decode, query_int, query_time, read_body
-from sessionhub.http.conditional import Conditional, etag
-from sessionhub.http.errors import HTTP_STATUS, ErrorBoundary, Render
-from sessionhub.http.fastpath import FastHandler, header
+from sessionhub.http.conditional import Conditional
+from sessionhub.http.errors import renderer
 from sessionhub.http.openapi import DATE_TIME, SSE, Docs, Param, integer
 from sessionhub.http.sse import EventStream
-from sessionhub.http.streamlane import StreamHandler
 from sessionhub.http.streams import Streams, options
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
@@ -51,9 +49,7 @@ def json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(_encode(body), status, media_type=JSON)
 
 
-def render_error(error: SessionhubError | None) -> Response:
-    error = error or SessionhubError("internal error")
-    return json(lookup(wire.BODIES, error)(error), lookup(HTTP_STATUS, error))
+render_error = renderer(wire.BODIES)
 
 
 hex_id = parse_id
@@ -67,16 +63,16 @@ def required_key(raw: str | None) -> str:
     return raw
 
 
-def _devices(request: Request) -> list[str]:
+def _devices(params: Mapping[str, str]) -> list[str]:
     return [timing_devices_prefix()]
 
 
-def _device(request: Request) -> list[str]:
-    return [device_topic(hex_id(request.path_params["deviceid"], "deviceid"))]
+def _device(params: Mapping[str, str]) -> list[str]:
+    return [device_topic(hex_id(params["deviceid"], "deviceid"))]
 
 
-def _session(request: Request) -> list[str]:
-    return [timing_session_topic(hex_id(request.path_params["token"], "token_session"))]
+def _session(params: Mapping[str, str]) -> list[str]:
+    return [timing_session_topic(hex_id(params["token"], "token_session"))]
 
 
 class TimingApi:
@@ -86,9 +82,12 @@ class TimingApi:
         self.access, self.timing, self.hub, self.streams = access, timing, hub, streams
         self.on_passings = on_passings
 
+    async def key_of(self, scope: Scope) -> Key | None:
+        """The dialect's key rule (http/keyrules.py), authenticated."""
+        return await self.access.authenticate(required_key(keyrules.RUFUS(scope)))
+
     async def key(self, request: Request) -> Key | None:
-        headers = request.headers
-        return await self.access.authenticate(required_key(headers.get("api_key") or headers.get("x-api-key")))
+        return await self.key_of(request.scope)
 
     # devices ----------------------------------------------------------------------------------
 
@@ -222,9 +221,7 @@ class TimingApi:
     async def stream_key(self, request: Request) -> Key | None:
         """The key of a stream: as for every call, or in ``?api_key=`` (a browser's EventSource cannot
         set headers)."""
-        headers = request.headers
-        return await self.access.authenticate(required_key(
-            headers.get("api_key") or headers.get("x-api-key") or request.query_params.get("api_key")))
+        return await self.access.authenticate(required_key(keyrules.RUFUS_STREAM(request.scope)))
 
     @docs.op("Follow a device: Server-Sent Events of its GET (telemetry included)", "sse", media=SSE)
     async def device_stream(self, request: Request) -> EventStream:
@@ -246,51 +243,31 @@ class TimingApi:
             await self.stream_key(request), deviceid, None if token is None else hex_id(token, "token_session"),
             query_int(request, "last"), options(request))
 
-    async def fast_session(self, scope: Scope, match: re.Match[str]) -> tuple[bytes, bytes] | None:
-        """The fast lane's ``GET /v0/sessions/{token}`` (see http/fastpath.py)."""
-        token = match[1].upper()
-        key = await self.access.authenticate(header(scope, b"api_key") or header(scope, b"x-api-key"))
-        if key is None:
-            return None
-        tag = etag(await self.hub.version(key.account_id, (timing_session_topic(token),))).encode()
-        return tag, await self.timing.session_body(key, token, _session_body)
-
-    def stream_routes(self) -> list[tuple[str, StreamHandler, Render]]:
-        """The streams the stream lane answers (http/streamlane.py)."""
-        hex64 = "[0-9A-Fa-f]{64}"
-        return [(rf"/v0/sessions/(?P<token>{hex64})/stream", self.session_stream, render_error),
-                (rf"/v0/devices/(?P<deviceid>{hex64})/stream", self.device_stream, render_error),
-                (rf"/v0/passings/device2/(?P<deviceid>{hex64})/stream", self.device2_stream, render_error)]
-
-    def fast_routes(self) -> list[tuple[str, FastHandler]]:
-        """The polled GETs the fast lane answers."""
-        return [(r"/v0/sessions/([0-9A-Fa-f]{64})", self.fast_session)]
-
-    def app(self) -> ErrorBoundary:
-        """The dialect's ASGI app, to mount at ``/v0``."""
-        get = Conditional(self.hub)
-        routes = [
+    def routes(self, get: Conditional) -> list[BaseRoute]:
+        """The dialect's route table, to mount at ``/v0``: said once, for the full stack and the lanes
+        (http/fastpath.py answers the ``fast`` GETs, http/streamlane.py the ``/stream`` ones)."""
+        key = self.key_of
+        return [
             Route("/devices", self.bind_device, methods=["POST"]),
-            Route("/devices", get(self.devices, self.key, _devices), methods=["GET"]),
-            Route("/devices/{deviceid}", get(self.device, self.key, _device), methods=["GET"]),
+            Route("/devices", get(self.devices, key, _devices), methods=["GET"]),
+            Route("/devices/{deviceid}", get(self.device, key, _device), methods=["GET"]),
             Route("/devices/{deviceid}", self.unbind_device, methods=["DELETE"]),
             Route("/devices/{deviceid}/telemetry", self.report_telemetry, methods=["POST"]),
             Route("/devices/{deviceid}/stream", self.device_stream, methods=["GET"]),
             Route("/sessions", self.open_session, methods=["POST"]),
             Route("/sessions/close/{token}", self.close_session, methods=["PATCH"]),
-            Route("/sessions/device/{deviceid}", get(self.sessions_of_device, self.key, _device), methods=["GET"]),
-            Route("/sessions/device/{deviceid}/active", get(self.active_session, self.key, _device), methods=["GET"]),
-            Route("/sessions/{token}", get(self.session, self.key, _session), methods=["GET"]),
+            Route("/sessions/device/{deviceid}", get(self.sessions_of_device, key, _device), methods=["GET"]),
+            Route("/sessions/device/{deviceid}/active", get(self.active_session, key, _device), methods=["GET"]),
+            Route("/sessions/{token}", get(self.session, key, _session), methods=["GET"]),
             Route("/sessions/{token}/stream", self.session_stream, methods=["GET"]),
             Route("/passings", self.record_passings, methods=["POST"]),
-            Route("/passings/session/{token}", get(self.passings_of_session, self.key, _session, checking=True),
+            Route("/passings/session/{token}", get(self.passings_of_session, key, _session, checking=True),
                   methods=["GET"]),
-            Route("/passings/device/{deviceid}", get(self.passings_of_device, self.key, _device, checking=True),
+            Route("/passings/device/{deviceid}", get(self.passings_of_device, key, _device, checking=True),
                   methods=["GET"]),
-            Route("/passings/device2/{deviceid}", get(self.resume_device, self.key, _device), methods=["GET"]),
+            Route("/passings/device2/{deviceid}", get(self.resume_device, key, _device), methods=["GET"]),
             Route("/passings/device2/{deviceid}/stream", self.device2_stream, methods=["GET"]),
         ]
-        return ErrorBoundary(Router(routes), render_error)
 
 
 def _session_body(session: TimingSession) -> bytes:

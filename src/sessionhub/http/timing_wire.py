@@ -8,6 +8,7 @@ Bodies use the legacy bare envelope (``{"description": ..., "result": ...}``), t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -31,12 +32,13 @@ ShortText = Annotated[str, Meta(max_length=64)]
 Name = Annotated[str, Meta(max_length=256, extra_json_schema={"pattern": r"\S"})]
 HexId = Annotated[str, Meta(max_length=256, extra_json_schema={"pattern": "^[0-9A-Fa-f]{64}$"})]
 
-# Coordinates travel as decimal strings (legacy) or numbers (new spec); ``_coordinate`` checks them.
+# Coordinates travel as decimal strings (legacy) or numbers (new spec); ``_coordinate`` checks them
+# (the string patterns say what its ``_DECIMAL`` and range checks accept).
 Latitude = (Annotated[str, Meta(max_length=32, extra_json_schema={
-    "pattern": r"^[+-]?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)$"})]
+    "pattern": r"^-?(?:90(?:\.0{1,20})?|[1-8]?[0-9](?:\.[0-9]{1,20})?)$"})]
     | Annotated[float, Meta(extra_json_schema={"minimum": -90, "maximum": 90})])
 Longitude = (Annotated[str, Meta(max_length=32, extra_json_schema={
-    "pattern": r"^[+-]?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)$"})]
+    "pattern": r"^-?(?:180(?:\.0{1,20})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{1,20})?)$"})]
     | Annotated[float, Meta(extra_json_schema={"minimum": -180, "maximum": 180})])
 
 
@@ -110,10 +112,17 @@ class RecordPassings(msgspec.Struct, forbid_unknown_fields=True):
     passings_list: list[PassingIn]
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,20})?")
+"""A coordinate sent as a string: a plain ASCII decimal like the reference's ``"12.000"`` (Python's
+``float`` also takes ``"1_0"``, ``" 12 "``, ``"١٢"`` and ``"1e1"``, which were stored as sent)."""
+
+
 def _coordinate(value: str | float | None, limit: float, field: str) -> str | None:
     """Coordinates travel as strings (legacy) or numbers (new spec); they are kept as strings."""
     if value is None:
         return None
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise InvalidInput(f"{field} must be a decimal number like \"12.000\"", field)
     try:
         number = float(value)
     except ValueError:
@@ -123,12 +132,19 @@ def _coordinate(value: str | float | None, limit: float, field: str) -> str | No
     return value if isinstance(value, str) else repr(value)
 
 
+def _timestamp(value: datetime, field: str) -> int:
+    try:
+        return to_ms(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: {exc}", field) from None
+
+
 def to_passings(body: RecordPassings) -> list[Passing]:
     out = []
     for i, p in enumerate(body.passings_list):
         where = f"passings_list[{i}]"
         out.append(Passing(
-            p.num_passing, to_ms(p.timestamp), p.bib, p.chip, p.participant_id,
+            p.num_passing, _timestamp(p.timestamp, f"{where}.timestamp"), p.bib, p.chip, p.participant_id,
             _coordinate(p.latitude, 90.0, f"{where}.latitude"), _coordinate(p.longitude, 180.0, f"{where}.longitude"),
             p.status, p.timezone, p.gender,
         ))
@@ -220,6 +236,7 @@ BODIES: dict[type[E.SessionhubError], Callable[[E.SessionhubError], dict[str, An
     E.StaleTelemetry: lambda e: {"description": "Stale telemetry", "message": e.message}
     | ({"deviceid": ident} if (ident := getattr(e, "ident", None)) else {}),
     E.MethodNotAllowed: _plain("Method not allowed"),
+    E.RateLimited: _plain("Too many requests"),
     E.StoreUnavailable: _plain("Service unavailable"),
     E.SchemaError: _plain("Service unavailable"),
 }

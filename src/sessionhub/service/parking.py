@@ -102,31 +102,36 @@ class ParkingService:
 
     async def create_location(
         self, account: str, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
-        daily_max: int | None = None, gated: bool = False,
+        daily_max: int | None = None, gated: bool = False, latitude: float | None = None,
+        longitude: float | None = None,
     ) -> int:
         """Create a location for ``account`` (created if new); return its id. An operator's call (CLI).
-        ``gated``: a gate scans barcodes there, so new sessions wait for it (core.parking.takes_barcode)."""
+        ``gated``: a gate scans barcodes there, so new sessions wait for it (core.parking.takes_barcode);
+        ``latitude``/``longitude``: where it is, for a search around a point."""
         if not account.strip():
             raise InvalidInput("account name must not be empty", "account")
-        return await self._add_location(account, name, rate_per_hour, currency, increment_minutes, daily_max, gated)
+        return await self._add_location(account, name, rate_per_hour, currency, increment_minutes, daily_max, gated,
+                                        latitude, longitude)
 
     async def add_location(
         self, key: Key | None, name: str, rate_per_hour: int, currency: str, increment_minutes: int = 15,
-        daily_max: int | None = None, gated: bool = False,
+        daily_max: int | None = None, gated: bool = False, latitude: float | None = None,
+        longitude: float | None = None,
     ) -> int:
         """An admin key creates a location of its own account (as ``create_location``); its id.
         Raises Unauthorized, Forbidden (not an admin key), InvalidInput (``core.parking.new_location``)."""
         key = authorize(key, Operation.ADMIN)
         return await self._add_location(key.account_id, name, rate_per_hour, currency, increment_minutes, daily_max,
-                                        gated)
+                                        gated, latitude, longitude)
 
     async def _add_location(self, account: str | int, name: str, rate_per_hour: int, currency: str,
-                            increment_minutes: int, daily_max: int | None, gated: bool) -> int:
+                            increment_minutes: int, daily_max: int | None, gated: bool, latitude: float | None,
+                            longitude: float | None) -> int:
         now = self._clock.now_ms()
         async with self._store.unit_of_work() as uow:
             account_id = account if isinstance(account, int) else await uow.accounts.ensure_account(account, False, now)
             location = parking.new_location(account_id, name, rate_per_hour, currency, increment_minutes,
-                                            daily_max, now, gated)
+                                            daily_max, now, gated, latitude, longitude)
             location = await uow.parking.insert_location(location)
             seq = await uow.accounts.append_change(account_id, parking_location_topic(location.id), now)
             await uow.parking.set_location_seq(location.id, seq)
@@ -166,17 +171,21 @@ class ParkingService:
         return await self._store.reads.parking.location_by_name(key.account_id, name)
 
     async def search(
-        self, key: Key | None, location_ids: list[int] | None, duration_m: int | None
-    ) -> list[tuple[Location, int | None]]:
+        self, key: Key | None, location_ids: list[int] | None, duration_m: int | None,
+        where: parking.Area | None = None,
+    ) -> list[tuple[Location, int | None, float | None]]:
         """Coord's Parking Search over the key's account: its locations (only ``location_ids`` when
-        given), by id, each with what a stay of ``duration_m`` minutes costs there (None without it)."""
+        given), each with what a stay of ``duration_m`` minutes costs there (None without it) and its
+        distance from ``where``'s centre. Without ``where``: every location, by id; with it: those
+        inside it, nearest first (a location without coordinates is in no area)."""
         key = authorize(key, Operation.READ)
         stay = None if duration_m is None else parking.check_simulated_minutes(duration_m)
         found = await self._store.reads.parking.locations(key.account_id)
         if location_ids is not None:
             wanted = set(location_ids)
             found = [loc for loc in found if loc.id in wanted]
-        return [(loc, None if stay is None else parking.cost(loc, 0, stay)) for loc in found[:MAX_LIST]]
+        placed = [(loc, None) for loc in found] if where is None else parking.within(found, where)
+        return [(loc, None if stay is None else parking.cost(loc, 0, stay), km) for loc, km in placed[:MAX_LIST]]
 
     async def search_one(
         self, key: Key | None, location_id: int, duration_m: int | None

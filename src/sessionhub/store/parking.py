@@ -16,15 +16,15 @@ from sessionhub.core.parking import Barcode, Location, ParkingSession, Vehicle
 from sessionhub.store.db import Db, Row
 
 _LOCATION_SELECT = (
-    "SELECT id, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, created_ms, seq, gated"
-    " FROM parking_locations"
+    "SELECT id, account_id, name, rate_per_hour, currency, increment_minutes, daily_max, created_ms, seq, gated,"
+    " latitude, longitude FROM parking_locations"
 )
 _LOCATION = f"{_LOCATION_SELECT} WHERE id = $1 AND account_id = $2"
 _LOCATION_BY_NAME = f"{_LOCATION_SELECT} WHERE account_id = $1 AND name = $2 ORDER BY id LIMIT 1"
 _LOCATIONS = f"{_LOCATION_SELECT} WHERE account_id = $1 ORDER BY id"
 _INSERT_LOCATION = (
     "INSERT INTO parking_locations (account_id, name, rate_per_hour, currency, increment_minutes, daily_max,"
-    " created_ms, seq, gated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+    " created_ms, seq, gated, latitude, longitude) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
 )
 _SET_LOCATION_SEQ = "UPDATE parking_locations SET seq = $1 WHERE id = $2"
 _SET_RATES = (
@@ -71,7 +71,10 @@ _ADD_SECRET = "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFL
 
 
 def _location(row: Row | None) -> Location | None:
-    return None if row is None else replace(Location(*row[:9]), gated=bool(row[9]))
+    if row is None:
+        return None
+    (id_, account_id, name, rate, currency, increment, daily_max, created_ms, seq, gated, lat, lon) = row
+    return Location(id_, account_id, name, rate, currency, increment, daily_max, created_ms, seq, bool(gated), lat, lon)
 
 
 def _session(row: Row | None) -> ParkingSession | None:
@@ -94,12 +97,12 @@ class Parking:
         return _location(await self._db.one(_LOCATION_BY_NAME, account_id, name))
 
     async def locations(self, account_id: int) -> list[Location]:
-        return [replace(Location(*r[:9]), gated=bool(r[9])) for r in await self._db.all(_LOCATIONS, account_id)]
+        return [loc for r in await self._db.all(_LOCATIONS, account_id) if (loc := _location(r)) is not None]
 
     async def insert_location(self, loc: Location) -> Location:
         new_id = await self._db.value(
             _INSERT_LOCATION, loc.account_id, loc.name, loc.rate_per_hour, loc.currency, loc.increment_minutes,
-            loc.daily_max, loc.created_ms, loc.seq, int(loc.gated),
+            loc.daily_max, loc.created_ms, loc.seq, int(loc.gated), loc.latitude, loc.longitude,
         )
         return replace(loc, id=int(new_id))
 

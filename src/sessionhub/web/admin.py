@@ -37,6 +37,16 @@ def money_field(fields: Mapping[str, str], name: str, optional: bool = False) ->
     return int(whole) * 100 + (int(cents.ljust(2, "0")) if dot else 0)  # the bounds are core.parking's
 
 
+def coordinate_field(fields: Mapping[str, str], name: str) -> float | None:
+    """An optional decimal degree (``52.37``); its range is core.parking's. Raises InvalidInput."""
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    if len(raw) > 16 or not raw.isascii() or not raw.lstrip("-").replace(".", "", 1).isdigit():
+        raise InvalidInput(f"{name} is a number of degrees such as 52.37", name)
+    return float(raw)
+
+
 def _checked(fields: Mapping[str, str], name: str) -> bool:
     return fields.get(name, "") in ("1", "on", "true")
 
@@ -87,7 +97,8 @@ async def create_location(kit: Kit, request: Request) -> Response:
     rate, increment, daily_max = _rates(f)
     name = f.get("name", "")
     loc_id = await kit.parking.add_location(who.key, name, rate, f.get("currency", "").strip().upper(), increment,
-                                            daily_max, _checked(f, "gated"))
+                                            daily_max, _checked(f, "gated"), coordinate_field(f, "latitude"),
+                                            coordinate_field(f, "longitude"))
     return done(request, f"{HERE}/locations", f"Location {loc_id} ({name.strip()}) created")
 
 

@@ -34,4 +34,5 @@ CONSOLE_ERRORS: dict[type[SessionhubError], tuple[int, str]] = {
     E.MethodNotAllowed: (405, "Not here"),
     E.StoreUnavailable: (503, "The database is busy; try again"),
     E.SchemaError: (503, "The database needs a migration"),
+    E.RateLimited: (429, "Too many requests; wait a moment"),
 }

@@ -1,0 +1,263 @@
+"""Connection hygiene in front of uvicorn's HTTP protocol: read timeouts and connection caps.
+
+uvicorn closes a keep-alive connection that stays idle *after* a response, but a connection that
+never finishes its first request's headers (slowloris), or that opens and sends nothing, is
+never closed, and nothing caps how many are open: ~20,000 of them used up the process's file
+descriptors and every new client was refused by the kernel (EMFILE) while they stayed
+(issue 9 #1). ``guarded_protocol(guard)`` is uvicorn's own ``HttpToolsProtocol`` plus:
+
+- **Read deadlines.** A request's headers must arrive within ``header_timeout`` seconds of the
+  connection opening or of the request's first byte; its body within ``body_timeout`` seconds of the
+  headers. A connection that misses one is answered 408 (when nothing was answered yet) and closed.
+  Time spent with reading paused by flow control (the app has not taken the body yet) never counts.
+  A request whose body is complete (a stream, a long-poll) has no deadline: streams are capped by
+  count instead (http/streamlane.py).
+- **Caps.** At most ``max_connections`` open connections in all, and ``max_per_address`` from one
+  client address. A connection over a cap is accepted, answered at once (429 over the address cap,
+  503 over the total cap, both with ``Retry-After``) and closed, so the server never runs into its
+  descriptor limit: the total cap sits ``fd_reserve`` descriptors below it (``connection_cap``), which
+  keeps room for the database, the log and the refusals themselves.
+- Each bite is logged, at most once per 10 s per kind (``ThrottledLog``).
+- **A lane at the protocol.** With a ``front`` (the app's ``RateLimit``), a GET without a body is
+  first offered to ``front.answer_now(scope)``: the fast lane's answer from kept renders, rate
+  limits checked, when it needs no wait (http/fastpath.py). It is then written straight to the
+  socket, with uvicorn's default headers and keep-alive rules, and no ASGI task, request cycle or
+  message is made: that is how a polled GET gets past a raw ASGI function on the same uvicorn
+  (docs/http.md has the figures). Anything else goes to the ASGI app as usual.
+
+The decision to guard uvicorn rather than switch servers was measured (docs/http.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from dataclasses import dataclass
+from typing import Any, Protocol, cast, runtime_checkable
+
+import msgspec
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+
+from sessionhub.http.throttled_log import ThrottledLog
+
+log = logging.getLogger("sessionhub.http")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_connections: int = 10_000
+    max_per_address: int = 2048
+    retry_after_s: int = 5
+    max_lingering: int = 256
+    """Refused connections kept open for a moment so that their answer arrives (half the fd reserve)."""
+
+
+def connection_cap(configured: int, fd_reserve: int) -> int:
+    """The total connection cap: ``configured`` (0: no figure of its own), never above the process's
+    file-descriptor limit minus ``fd_reserve``."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = max(1, soft - fd_reserve) if soft != resource.RLIM_INFINITY else 1 << 20
+    return ceiling if configured <= 0 else min(configured, ceiling)
+
+
+def _refusal(status: int, reason: bytes, code: str, message: str, retry_after: int) -> bytes:
+    body = msgspec.json.encode({"error": {"code": code, "message": message}})
+    return b"".join([
+        b"HTTP/1.1 %d %s\r\n" % (status, reason), b"content-type: application/json\r\n",
+        b"content-length: %d\r\n" % len(body), b"retry-after: %d\r\n" % retry_after,
+        b"connection: close\r\n\r\n", body,
+    ])
+
+
+LINGER_S = 0.5
+_TIMEOUT_408 = _refusal(408, b"Request Timeout", "request_timeout", "the request did not arrive in time", 0)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+class ConnectionGuard:
+    """Counts open connections, in all and per client address, and decides who is let in."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self.open = 0
+        self.per_address: dict[str, int] = {}
+        self.refused = 0
+        self.lingering = 0
+        self.timed_out = 0
+        self.notes = ThrottledLog(log)
+        retry = limits.retry_after_s
+        self._busy = _refusal(503, b"Service Unavailable", "too_many_connections",
+                              "the server holds as many connections as it takes; retry later", retry)
+        self._crowded = _refusal(429, b"Too Many Requests", "too_many_connections",
+                                 "too many connections from this address; retry later", retry)
+
+    def admit(self, address: str) -> bytes | None:
+        """Count a new connection from ``address`` in and return None, or return the refusal to send
+        (the connection is then not counted)."""
+        held = self.per_address.get(address, 0)
+        if self.open >= self.limits.max_connections:
+            self.refused += 1
+            self.notes.note("total", "connection refused (503): %d connections open, the cap", self.open)
+            return self._busy
+        if held >= self.limits.max_per_address:
+            self.refused += 1
+            self.notes.note("address", "connection refused (429): %s holds %d connections, the per-address cap",
+                            address, held)
+            return self._crowded
+        self.open += 1
+        self.per_address[address] = held + 1
+        return None
+
+    def refuse(self, transport: asyncio.Transport, refusal: bytes) -> None:
+        """Send ``refusal`` then FIN, and close once the request has been read (or after ``LINGER_S``):
+        closing at once, with the request still unread in the kernel's buffer, would reset the
+        connection and lose the answer. At most ``limits.max_lingering`` refused connections linger
+        (they hold a reserved descriptor each)."""
+        transport.write(refusal)
+        if self.lingering >= self.limits.max_lingering or not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering += 1
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self._end_linger, transport)
+
+    def _end_linger(self, transport: asyncio.Transport) -> None:
+        self.lingering -= 1
+        if not transport.is_closing():
+            transport.close()
+
+    def release(self, address: str) -> None:
+        self.open -= 1
+        held = self.per_address[address] - 1
+        if held:
+            self.per_address[address] = held
+        else:
+            del self.per_address[address]
+
+
+@runtime_checkable
+class Front(Protocol):
+    """An app with a protocol-level lane: the whole answer to a GET now, or None (the ASGI way)."""
+
+    def answer_now(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None: ...
+
+
+def guarded_protocol(guard: ConnectionGuard, front: Front | None = None) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with ``guard``'s deadlines and caps (pass as ``Config(http=...)``),
+    and ``front``'s protocol-level lane."""
+    limits = guard.limits
+    answer_now = front.answer_now if front is not None else None
+
+    class GuardedProtocol(HttpToolsProtocol):
+        _address: str | None = None  # set once admitted (counted in the guard)
+        _deadline: asyncio.TimerHandle | None = None
+        _reading = True  # between a request's first byte (or the connection's start) and its end
+        _headers_done = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            address = self.client[0] if self.client else ""
+            refusal = guard.admit(address)
+            if refusal is not None:
+                guard.refuse(transport, refusal)
+                return
+            self._address = address
+            self._arm(limits.header_timeout)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            if self._address is not None:
+                guard.release(self._address)
+                self._address = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._address is None:  # refused: its request is read (so closing resets nothing); close
+                self.transport.close()
+                return
+            super().data_received(data)
+            if self._reading:
+                if self._deadline is None:
+                    self._arm(limits.body_timeout if self._headers_done else limits.header_timeout)
+            elif self._deadline is not None:
+                self._disarm()
+
+        def on_message_begin(self) -> None:
+            self._reading, self._headers_done = True, False
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._headers_done = True
+            self._disarm()  # the body's deadline (if a body follows) is armed after this read
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._reading = False
+            super().on_message_complete()
+
+        def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+            scope = cast(Scope, cycle.scope)
+            if answer_now is not None and scope["method"] == "GET" and app is self.app and not _has_body(scope):
+                try:
+                    answer = answer_now(scope)
+                except Exception as exc:  # never let the lane cost a request: the ASGI app answers
+                    guard.notes.note("lane", "protocol lane fell through on GET %s: %r", scope["path"], exc)
+                    answer = None
+                if answer is not None:
+                    self._write_now(cycle, *answer)
+                    return
+            super()._start_asgi_task(cycle, app)
+
+        def _write_now(self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],
+                       body: bytes) -> None:
+            """What uvicorn's cycle writes for this answer, without the cycle's task."""
+            content = [STATUS_LINE[status]]
+            for name, value in self.server_state.default_headers:
+                content += [name, b": ", value, b"\r\n"]
+            for name, value in headers:
+                content += [name, b": ", value, b"\r\n"]
+            if not cycle.keep_alive:
+                content.append(b"connection: close\r\n")
+            content += [b"\r\n", body]
+            self.transport.write(b"".join(content))
+            cycle.response_started = cycle.response_complete = True
+            cycle.message_event.set()
+            if not cycle.keep_alive:
+                self.transport.close()
+            cycle.on_response()
+
+        def _arm(self, seconds: float) -> None:
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.transport.is_closing() or not self._reading:
+                return
+            if self.flow.read_paused:  # the app holds back the body: not the client's fault
+                self._arm(limits.body_timeout)
+                return
+            guard.timed_out += 1
+            what = "body" if self._headers_done else "headers"
+            guard.notes.note(f"timeout-{what}", "connection from %s closed: its request %s did not arrive in time",
+                             self._address, what)
+            if not self._headers_done and (self.cycle is None or self.cycle.response_complete):
+                self.transport.write(_TIMEOUT_408)
+            self.transport.close()
+
+    return GuardedProtocol
+
