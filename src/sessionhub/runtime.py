@@ -63,7 +63,7 @@ class Runtime:
     revocations: Revocations
     replay: ReplayService
     coap_servers: list[CoapServer] = field(default_factory=list)
-    """One CoAP endpoint per ``--coap`` address, each serving its own station."""
+    """One CoAP endpoint per ``--coap`` address, each serving its own station (``ACCOUNT/STATION``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -165,10 +165,10 @@ def build(settings: Settings) -> Runtime:
     hub = ChangeHub(store)
     clock, ids = SystemClock(), SecretIds()
     paging = PagingService(store, hub, clock, ids, local_utc_offset_ms)
-    coap = [CoapServer(paging, host, port, account, settings.coap_allow,
+    coap = [CoapServer(paging, s.host, s.port, s.account, settings.coap_allow,
                        max_observers_per_host=settings.coap_max_observers_per_host,
-                       rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host)
-            for host, port, account in (coap_station(text, settings.station_account) for text in settings.coap)]
+                       rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host, station=s.station)
+            for s in (coap_station(text, settings.station_account) for text in settings.coap)]
     access = AccessService(store, hub, clock, ids)
     events = EventsService(store, hub, clock, ids)
     timing = TimingService(store, hub, clock, ids, events)
