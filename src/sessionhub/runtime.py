@@ -86,6 +86,19 @@ class Runtime:
         for coap in list(self.coap_servers):
             await self._start_coap(coap)
         self._tasks.append(asyncio.create_task(self.store.follow(self.hub.catch_up), name="change-feed"))
+        self._tasks.append(asyncio.create_task(self._prune_snapshots(), name="snapshot-pruning"))
+
+    async def _prune_snapshots(self, interval: float = 10.0) -> None:
+        """Keep the change log's snapshots within their retention (service.snapshots), a batch at a
+        time: back to back while behind (a little pause between batches for other writers), then
+        every ``interval`` seconds."""
+        while True:
+            try:
+                behind = await self.replay.prune()
+            except Exception as exc:  # the store unreachable for a while: the next round catches up
+                log.warning("pruning snapshots failed (%s); retrying", exc)
+                behind = False
+            await asyncio.sleep(0.05 if behind else interval)
 
     async def _start_coap(self, coap: CoapServer) -> None:
         try:

@@ -1,5 +1,6 @@
-"""The store contract, guest paging: stations, sessions (active and history), pages and event
-snapshots, on every engine (the ``store`` fixture of tests/store/conftest.py; see test_contract.py)."""
+"""The store contract, guest paging: stations, sessions (active and history) and pages, on every
+engine (the ``store`` fixture of tests/store/conftest.py; see test_contract.py). A paging change's
+snapshot is the change log's ``data``, as in every domain (test_contract.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ from sessionhub.core.paging import (
     Page,
     State,
     Station,
-    StationEvent,
     StationSettings,
 )
-from sessionhub.store.paging import EVENTS_KEPT, HISTORY_KEPT
+from sessionhub.store.paging import HISTORY_KEPT
 
 D = DEFAULT_STATION
 
@@ -117,22 +117,6 @@ async def test_pages_are_read_newest_first(store: Store) -> None:
     assert await store.reads.paging.pages(rival, station=D) == [Page(1, "BEEP", 0, None, 5, None)]
 
 
-async def test_event_snapshots_round_trip_and_are_pruned(store: Store) -> None:
-    acme = await _account(store)
-    first = StationEvent("session", _station(acme, 1), 40_000, _guest(1, 12, session_seq=1))
-    settings = StationEvent("settings", _station(acme, 2), 41_000)
-    async with store.unit_of_work() as uow:
-        await uow.paging.add_event(10, first)
-        await uow.paging.add_event(11, settings)
-    assert await store.reads.paging.event(10) == first
-    assert await store.reads.paging.event(11) == settings
-    assert await store.reads.paging.event(12) is None
-    async with store.unit_of_work() as uow:
-        await uow.paging.add_event(10 + EVENTS_KEPT, settings)  # seq 10 is now EVENTS_KEPT changes old
-    assert await store.reads.paging.event(10) is None
-    assert await store.reads.paging.event(11) == settings
-
-
 # several stations per account (migration 0007) ---------------------------------------------------
 
 
@@ -189,12 +173,3 @@ async def test_history_is_trimmed_per_station(store: Store) -> None:
                                           station="north")
     assert len(await store.reads.paging.history(acme, station="north")) == HISTORY_KEPT
     assert [s.id for s in await store.reads.paging.history(acme, station="south")] == [1]
-
-
-async def test_an_event_snapshot_names_its_station(store: Store) -> None:
-    acme = await _account(store)
-    event = StationEvent("settings", replace(_station(acme, 2), name="north"), 41_000)
-    async with store.unit_of_work() as uow:
-        await uow.paging.add_event(10, event)
-    found = await store.reads.paging.event(10)
-    assert found == event and found is not None and found.station.name == "north"

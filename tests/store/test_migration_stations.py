@@ -1,5 +1,6 @@
-"""Migration 0007 (several paging stations per account) on a database made by the previous schema:
-what one station per account held is the station "default" afterwards, on both engines.
+"""Migrations 0007 (several paging stations per account) and 0008 (one snapshot mechanism) on a
+database made by the version-6 schema: what one station per account held is the station "default"
+afterwards, and paging_events' snapshots are their changes' data, on both engines.
 
 The old rows are written as the version-6 schema had them (its SQL, through the Db seam: the
 repositories of this build speak version 7), then the store is migrated to the latest version
@@ -27,6 +28,7 @@ from sessionhub.core.paging import (
     StationEvent,
     StationSettings,
 )
+from sessionhub.service import snapshots
 from sessionhub.store import migrations
 from sessionhub.store.sqlite import SqliteStore
 from tests import pg
@@ -123,8 +125,12 @@ async def test_one_station_per_account_becomes_the_default_station(
     assert await paging.active_all(acme, station=DEFAULT_STATION) == [active]
     assert await paging.history(acme, station=DEFAULT_STATION) == [cleared]
     assert await paging.pages(acme, station=DEFAULT_STATION) == [Page(23, "Vibe1", 9, None, 7_000, 2)]
-    assert await paging.event(session_seq) == event  # an old snapshot reads as the default station's
-    topics = [c.topic for c in await store.reads.accounts.changes_after(0)]
+    changes = await store.reads.accounts.changes_after(0)
+    # 0008: paging_events' snapshot is its change's data now; one written before stations had names
+    # reads as the default station's
+    assert [c.data is not None for c in changes] == [True, False, False]
+    assert changes[0].data is not None and snapshots.read_paging(changes[0].data) == event
+    topics = [c.topic for c in changes]
     assert topics == [f"paging/{acme}/default/session/23", f"paging/{acme}/default/station", "timing/device/D1"]
     parsed = [parse_paging_topic(t) for t in topics]
     assert [(p.station, p.number) for p in parsed if p is not None] == [(DEFAULT_STATION, 23), (DEFAULT_STATION, None)]

@@ -4,8 +4,8 @@ It drives the sans-I/O layers with the loop's monotonic clock: each datagram goe
 allow list, the message layer, the site; answers go out at once (piggybacked) or when the
 handler's coroutine finishes. One timer, armed at the earliest deadline of the message layer
 (retransmissions) and the observers (pings), polls both. Committed paging changes arrive from
-the change hub (``on_change``); one worker renders each from its snapshot and notifies the
-observers, in seq order.
+the change hub (``on_change``), each with the snapshot it is rendered from, and are notified to
+the observers at once, in seq order.
 
 Amplification (RFC 7252 §11.3): until a client endpoint is verified (``coap.sources``: an Echo
 value it repeated, or its answer to a probe), every datagram it causes is at most
@@ -131,8 +131,6 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         """Answers waiting for their unverified endpoint to answer its probe."""
         self._held_count = 0
         self._held_order: deque[tuple[float, Remote]] = deque()
-        self._changes: asyncio.Queue[int] = asyncio.Queue()
-        self._worker = self.loop.create_task(self._notify_changes(), name="coap-notify")
 
     def _ping_body(self) -> bytes:
         return self.site.ping_body()
@@ -355,24 +353,21 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             log.info("dropped %d unresponsive observer(s)", self.observations.dropped - dropped)
 
     def on_change(self, change: Change) -> None:
-        """Change-hub watcher: queue this station's changes for notification (never another station's,
-        of this account or another)."""
-        if change.account_id == self._account and change.topic.startswith(self._topics):
-            self._changes.put_nowait(change.seq)
-
-    async def _notify_changes(self) -> None:
-        while True:
-            seq = await self._changes.get()
-            try:
-                event = await self._paging.snapshot(self._account, seq, station=self._station)
-                if event is not None and len(self.observations):
-                    self.observations.notify(self.site.event_body(event), self.loop.time())
-                    self._flush()
-            except Exception:
-                log.exception("notifying change %d failed", seq)
+        """Change-hub watcher: notify the observers of this station's changes (never another station's,
+        of this account or another), in seq order: the hub publishes in order, and the snapshot to
+        render travels with the change (service.snapshots), so nothing is read here."""
+        if not len(self.observations) or change.account_id != self._account \
+                or not change.topic.startswith(self._topics):
+            return
+        try:
+            event = self._paging.event_of(change, self._account, station=self._station)
+            if event is not None:
+                self.observations.notify(self.site.event_body(event), self.loop.time())
+                self._flush()
+        except Exception:
+            log.exception("notifying change %d failed", change.seq)
 
     def close(self) -> None:
-        self._worker.cancel()
         for task in self._tasks:
             task.cancel()
         if self._timer is not None:

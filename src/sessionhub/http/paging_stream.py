@@ -9,9 +9,9 @@ browser's EventSource (which cannot set headers), the ``access_key`` or ``api_ke
 Document: ``event: sessions``, the station's active sessions as the LRS API renders them
 (``core.paging_wire.session_dict``); then one ``event: session`` per change of a session, with the session
 after the change (a cleared one carries ``state: "cleared"`` and its ``clearType``, and leaves the
-list in patch mode). Changes replay from the station's per-change snapshots (``paging_events``); the
-station keeps those for its last 10,000 changes, so a client away for longer gets ``event: sessions``
-with the current list instead of the changes it missed.
+list in patch mode). Changes replay from the snapshot each change carries (service.snapshots, pruned
+as every domain's are), so a client away for longer gets ``event: sessions`` with the current list
+instead of the changes it missed.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class PagingFeed:
         topic = parse_paging_topic(change.topic)
         if topic is None or topic.number is None:
             return None  # settings, statistics, standalone pages: not in the document
-        event = await self.paging.snapshot(self.account_id, change.seq, station=self.station)
+        event = self.paging.event_of(change, self.account_id, station=self.station)
         if event is None or event.session is None:  # pruned: start the list over
             listing = await self._list()
             return Step(_encode(listing), lambda _previous: listing, "sessions")

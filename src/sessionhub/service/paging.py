@@ -10,7 +10,8 @@ a station name (``core.paging.check_station``) is an InvalidInput.
 Each write is load -> ``core.paging`` decides -> write inside one unit of work, appending one
 change per touched session (topic ``paging/<account>/<station>/session/<number>``) or one for the
 station (``paging/<account>/<station>/station``), each with the snapshot observers render from ->
-commit -> publish.
+commit -> publish. The snapshot is the change's ``data`` (service.snapshots), so a notification
+renders from the change itself.
 
 Writes of one station pass a ``WriteGate`` (a few at a time ahead of the store's single writer),
 so a flood of one station's requests cannot delay other tenants' writes for long.
@@ -25,7 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sessionhub.core import paging
-from sessionhub.core.changes import Change, paging_session_topic, paging_station_topic, parse_paging_topic
+from sessionhub.core.changes import (
+    Change,
+    paging_session_topic,
+    paging_station_prefix,
+    paging_station_topic,
+    parse_paging_topic,
+)
 from sessionhub.core.errors import SessionNotFound
 from sessionhub.core.paging import (
     DEFAULT_STATION,
@@ -37,6 +44,7 @@ from sessionhub.core.paging import (
     StationEvent,
     Written,
 )
+from sessionhub.service import snapshots
 from sessionhub.service.fairness import WriteGate
 from sessionhub.service.ports import Clock, Ids, Publisher, Repos, Store
 
@@ -183,11 +191,10 @@ class PagingService:
             return
         account_id, station, s = before.account_id, before.name, written.session
         topic = paging_session_topic(account_id, station, s.number)
-        seq = await repos.accounts.append_change(account_id, topic, now_ms)
+        event = StationEvent("session", written.station, s.cleared_ms or paging.local_now(written.station, now_ms), s)
+        seq = await repos.accounts.append_change(account_id, topic, now_ms, snapshots.paging(event))
         await repos.paging.save_session(account_id, s, station=station)
         await repos.paging.save_station(written.station, seq)
-        await repos.paging.add_event(seq, StationEvent("session", written.station, s.cleared_ms or
-                                                       paging.local_now(written.station, now_ms), s))
         if written.page is not None:
             await repos.paging.add_page(account_id, written.page, station=station)
 
@@ -258,13 +265,14 @@ class PagingService:
             await uow.accounts.append_change(account_id, paging_station_topic(account_id, station), now)
         await self._live.catch_up()
 
-    async def snapshot(self, account_id: int, seq: int, *, station: str = DEFAULT_STATION) -> StationEvent | None:
-        """The snapshot written with change ``seq`` if it is a change of this station (None for other
-        stations' changes, changes that have none, or pruned ones)."""
-        event = await self._store.reads.paging.event(seq)
-        if event is None or event.station.account_id != account_id or event.station.name != station:
+    @staticmethod
+    def event_of(change: Change, account_id: int, *, station: str = DEFAULT_STATION) -> StationEvent | None:
+        """The snapshot a change of this station carries (None for another station's or account's
+        change, a change that has none, or a pruned one). No I/O: the change feed carries it."""
+        if change.account_id != account_id or change.data is None \
+                or not change.topic.startswith(paging_station_prefix(account_id, station)):
             return None
-        return event
+        return snapshots.read_paging(change.data)
 
     # statistics, settings, pages --------------------------------------------------------------
 
@@ -287,10 +295,11 @@ class PagingService:
         now = self._clock.now_ms()
         async with self._gate.slot((account_id, station)), self._store.unit_of_work() as uow:
             changed = change(await self._load_station(uow, account_id, station), now)
-            seq = await uow.accounts.append_change(account_id, paging_station_topic(account_id, station), now)
-            await uow.paging.save_station(changed, seq)
+            data = None
             if event:
-                await uow.paging.add_event(seq, StationEvent("settings", changed, paging.local_now(changed, now)))
+                data = snapshots.paging(StationEvent("settings", changed, paging.local_now(changed, now)))
+            seq = await uow.accounts.append_change(account_id, paging_station_topic(account_id, station), now, data)
+            await uow.paging.save_station(changed, seq)
         await self._live.catch_up()
         return changed
 

@@ -1,5 +1,6 @@
-"""Guest paging: tables ``paging_stations``, ``paging_sessions`` (active and history),
-``paging_pages``, ``paging_events`` (event snapshots). Written once (see db.py).
+"""Guest paging: tables ``paging_stations``, ``paging_sessions`` (active and history) and
+``paging_pages``. Written once (see db.py). A change's snapshot (what observers render) is the
+change's ``data`` in the change log (accounts.py, service.snapshots), as in every domain.
 
 An account has several stations, each named (``core.paging.check_station``): every row of the
 keyed tables names its ``(account_id, station)`` and every method takes the ``station`` it is about
@@ -14,8 +15,6 @@ of an account do not wait for each other (unless their keys' hashes collide, whi
 
 from __future__ import annotations
 
-import msgspec
-
 from sessionhub.core.paging import (
     ClearType,
     Counters,
@@ -23,16 +22,12 @@ from sessionhub.core.paging import (
     Page,
     State,
     Station,
-    StationEvent,
     StationSettings,
 )
 from sessionhub.store.db import Db, Row
 
 HISTORY_KEPT = 1000
 """Finished sessions kept per station; older ones are dropped as new ones finish."""
-
-EVENTS_KEPT = 10_000
-"""Event snapshots older than this many global changes are pruned (observers read them in ms)."""
 
 STATION_LOCK = -7470
 """First key of the advisory lock of a station (the second is the hash of ``<account>/<station>``);
@@ -83,12 +78,6 @@ _PAGES = (
     "SELECT number, page_mode, system_id, message, at_ms, session_id FROM paging_pages"
     " WHERE account_id = $1 AND station = $2 ORDER BY id DESC LIMIT $3"
 )
-_ADD_EVENT = "INSERT INTO paging_events (seq, account_id, snapshot) VALUES ($1, $2, $3)"
-_PRUNE_EVENTS = "DELETE FROM paging_events WHERE seq <= $1"
-_EVENT = "SELECT snapshot FROM paging_events WHERE seq = $1"
-
-_encode_event = msgspec.json.Encoder().encode
-_decode_event = msgspec.json.Decoder(StationEvent).decode
 
 
 def _station(row: Row | None) -> Station | None:
@@ -106,7 +95,7 @@ def _session(row: Row) -> GuestSession:
 
 
 class Paging:
-    """Paging stations, their guest sessions (active and history), pages, and event snapshots."""
+    """Paging stations, their guest sessions (active and history), and pages."""
 
     def __init__(self, db: Db) -> None:
         self._db = db
@@ -159,11 +148,3 @@ class Paging:
     async def pages(self, account_id: int, limit: int = 100, *, station: str) -> list[Page]:
         """The station's latest pages, newest first."""
         return [Page(*r) for r in await self._db.all(_PAGES, account_id, station, limit)]
-
-    async def add_event(self, seq: int, event: StationEvent) -> None:
-        await self._db.run(_ADD_EVENT, seq, event.station.account_id, _encode_event(event))
-        await self._db.run(_PRUNE_EVENTS, seq - EVENTS_KEPT)
-
-    async def event(self, seq: int) -> StationEvent | None:
-        found = await self._db.value(_EVENT, seq)
-        return None if found is None else _decode_event(found)
