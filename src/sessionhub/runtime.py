@@ -91,7 +91,9 @@ class Runtime:
     async def _prune_snapshots(self, interval: float = 10.0) -> None:
         """Keep the change log's snapshots within their retention (service.snapshots), a batch at a
         time: back to back while behind (a little pause between batches for other writers), then
-        every ``interval`` seconds."""
+        every ``interval`` seconds. The first round waits ``interval``: a short-lived CLI command's
+        runtime never prunes."""
+        await asyncio.sleep(interval)
         while True:
             try:
                 behind = await self.replay.prune()
