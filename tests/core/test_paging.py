@@ -183,3 +183,15 @@ def test_paging_topics_name_their_station_and_parse_back() -> None:
     for other in ("paging/session/7/23", "paging/station/7", "paging/7/north/session/x", "paging/7/north",
                   "timing/device/AB", "paging/\u0667/north/station", "paging/7/north/station/1"):
         assert changes.parse_paging_topic(other) is None, other
+
+
+def test_the_station_pattern_says_what_check_station_checks() -> None:
+    import re
+
+    for name in ["default", "site-2", "a" * 32, "", "-a", "A", "a_b", "a" * 33, "caf\u00e9", "a\n"]:
+        ok = True
+        try:
+            P.check_station(name)
+        except InvalidInput:
+            ok = False
+        assert (re.fullmatch(P.STATION_PATTERN.strip("^$"), name, re.ASCII) is not None) == ok, name

@@ -54,6 +54,8 @@ DEFAULT_STATION = "default"
 """The station of an account named by no one: the only one before stations had names (migration 0007)."""
 STATION_NAME_MAX = 32
 """Station names are short: they appear in topics, lock keys and every --coap address."""
+STATION_PATTERN = f"^[a-z0-9][a-z0-9-]{{0,{STATION_NAME_MAX - 1}}}$"
+"""``check_station``'s rule as a regular expression (for documents such as OpenAPI)."""
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000

@@ -23,9 +23,9 @@ from starlette.requests import Request
 
 from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.changes import Change, paging_station_prefix, parse_paging_topic
-from sessionhub.core.paging import DEFAULT_STATION, GuestSession, check_station
+from sessionhub.core.paging import DEFAULT_STATION, STATION_PATTERN, GuestSession, check_station
 from sessionhub.core.paging_wire import session_dict
-from sessionhub.http.openapi import SSE, Docs, PlainError
+from sessionhub.http.openapi import SSE, Docs, Param, PlainError
 from sessionhub.http.sse import EventStream, Step
 from sessionhub.http.streams import Streams, options
 from sessionhub.service.access import AccessService
@@ -94,7 +94,9 @@ class PagingStreams:
         self.access, self.paging, self.streams = access, paging, streams
 
     @docs.op("Follow the station's guest sessions (a READ key of the station's account)", "sse", media=SSE,
-             errors=(400, 401, 403))
+             errors=(400, 401, 403), query=(Param("station", {"type": "string", "pattern": STATION_PATTERN,
+                                                               "default": DEFAULT_STATION},
+                                                    "which of the account's stations (docs/coap.md)"),))
     async def stream(self, request: Request) -> EventStream:
         headers, query = request.headers, request.query_params
         key = authorize(await self.access.authenticate(
