@@ -109,10 +109,10 @@ def _point_reads(reads: Any, s: dict[str, Any]) -> list[PointRead]:
         ("parking.session", lambda: reads.parking.session(acc, park.id),
          "SELECT id, account_id, location_id, user_id, barcode, start_ms, end_ms, cost, currency, created_ms, seq"
          " FROM parking_sessions WHERE id = ? AND account_id = ?", (park.id, acc)),
-        ("paging.station", lambda: reads.paging.station(acc),
-         "SELECT account_id, global_seq, next_id, clock_offset_ms, system_id, default_goal_s, stats_clear_mark,"
-         " stats_since_ms, stats_sessions, stats_served, stats_late, stats_served_s FROM paging_stations"
-         " WHERE account_id = ?", (acc,)),
+        ("paging.station", lambda: reads.paging.station(acc, station="default"),
+         "SELECT account_id, station, global_seq, next_id, clock_offset_ms, system_id, default_goal_s,"
+         " stats_clear_mark, stats_since_ms, stats_sessions, stats_served, stats_late, stats_served_s"
+         " FROM paging_stations WHERE account_id = ? AND station = ?", (acc, "default")),
     ]
 
 

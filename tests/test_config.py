@@ -103,15 +103,35 @@ def test_the_default_database_does_not_depend_on_the_working_directory(tmp_path:
 
 
 def test_several_coap_stations() -> None:
-    s = serve_settings("--coap", "127.0.0.1:7001=north", "--coap", "[::1]:7002=south", "--coap", "127.0.0.1:7003")
-    assert s.coap == ("127.0.0.1:7001=north", "[::1]:7002=south", "127.0.0.1:7003") and not s.coap_optional
+    s = serve_settings("--coap", "127.0.0.1:7001=north", "--coap", "[::1]:7002=south", "--coap", "127.0.0.1:7003",
+                       "--coap", "127.0.0.1:7004=bistro/site-2", "--coap", "127.0.0.1:7005=bistro/default")
+    assert s.coap[:3] == ("127.0.0.1:7001=north", "[::1]:7002=south", "127.0.0.1:7003") and not s.coap_optional
+    CS = config.CoapStation
     assert [config.coap_station(t, s.station_account) for t in s.coap] == [
-        ("127.0.0.1", 7001, "north"), ("::1", 7002, "south"), ("127.0.0.1", 7003, config.DEMO_ACCOUNT)]
-    assert serve_settings("--coap", "off", "--coap", "127.0.0.1:7004").coap == ("127.0.0.1:7004",)
-    assert serve_settings("--coap", "127.0.0.1:7004", "--coap", "off").coap == ()
-    with pytest.raises(ValueError, match="not supported yet"):
-        serve_settings("--coap", "127.0.0.1:7001=north/bar")
+        CS("127.0.0.1", 7001, "north", "default"), CS("::1", 7002, "south", "default"),
+        CS("127.0.0.1", 7003, config.DEMO_ACCOUNT, "default"), CS("127.0.0.1", 7004, "bistro", "site-2"),
+        CS("127.0.0.1", 7005, "bistro", "default")]
     with pytest.raises(ValueError, match="given twice"):
         serve_settings("--coap", "127.0.0.1:7001=a", "--coap", "127.0.0.1:7001=b")
     with pytest.raises(ValueError, match="--coap must be HOST:PORT"):
         serve_settings("--coap", "nowhere=a")
+
+
+@pytest.mark.parametrize("bad", ["", "North", "a_b", "-a", "a/b", "caf\u00e9", "x" * 33, "a b"])
+def test_a_station_name_is_short_lowercase_ascii(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"--coap '127.0.0.1:7001=bistro/.*': a station name is 1 to 32 of"):
+        serve_settings("--coap", f"127.0.0.1:7001=bistro/{bad}")
+
+
+def test_one_station_is_served_on_one_address() -> None:
+    # ACCOUNT alone is ACCOUNT/default: the same station twice, a site whose /STATION was forgotten
+    for second in ("127.0.0.1:7002=bistro", "127.0.0.1:7002=bistro/default", "[::1]:7001=bistro"):
+        with pytest.raises(ValueError, match="station 'default' of account 'bistro' is already served on"):
+            serve_settings("--coap", "127.0.0.1:7001=bistro", "--coap", second)
+    with pytest.raises(ValueError, match="already served"):  # ephemeral ports too
+        serve_settings("--coap", "127.0.0.1:0=bistro/north", "--coap", "127.0.0.1:0=bistro/north")
+    with pytest.raises(ValueError, match="already served"):  # --station-account is the default ACCOUNT
+        serve_settings("--station-account", "bistro", "--coap", "127.0.0.1:7001", "--coap", "127.0.0.1:7002=bistro")
+    s = serve_settings("--coap", "127.0.0.1:7001=bistro/north", "--coap", "127.0.0.1:7002=bistro/south",
+                       "--coap", "127.0.0.1:7003=cafe/north")
+    assert len(s.coap) == 3

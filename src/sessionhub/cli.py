@@ -341,6 +341,13 @@ def cmd_locations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stations(args: argparse.Namespace) -> int:
+    """``stations list``: one line per paging station of the account (name, changes, system id)."""
+    for st in _with_runtime(_settings(args), lambda rt: rt.paging.stations(args.account)):
+        print(f"{st.name}\tglobalSessionSequence={st.global_seq}\tsystemId={st.settings.system_id}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sessionhub.demo import seed
 
@@ -489,6 +496,13 @@ def parser() -> argparse.ArgumentParser:
     llist.add_argument("--account", required=True)
     db(llist)
     locations.set_defaults(run=cmd_locations)
+
+    stations = sub.add_parser("stations", help="an account's paging stations (--coap ADDR=ACCOUNT/STATION)")
+    ssub = stations.add_subparsers(dest="stations_command", required=True)
+    slist = ssub.add_parser("list", help="list an account's paging stations: name, globalSessionSequence, systemId")
+    slist.add_argument("--account", required=True)
+    db(slist)
+    stations.set_defaults(run=cmd_stations)
 
     demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines",
                           description="Seed a demo account; print lines for a server on the same --http/--coap.")

@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from sessionhub.core.errors import InvalidInput
+from sessionhub.core.paging import DEFAULT_STATION, check_station
+
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_COAP = "127.0.0.1:5683"
 DEMO_ACCOUNT = "demo"
@@ -80,12 +83,13 @@ class Settings:
     http: str = field(default=DEFAULT_HTTP, metadata=_option(metavar="HOST:PORT"))
     """HOST:PORT the HTTP dialects listen on."""
     coap: tuple[str, ...] = field(default=(), metadata=_option(
-        metavar="HOST:PORT[=ACCOUNT]|off", default_help=f"{DEFAULT_COAP}, skipped with a warning if taken"))
-    """Where the CoAP paging dialect listens, or ``off``; repeatable: each address serves the station of its
-    ``=ACCOUNT`` (default: --station-account) with its own numbering, history, statistics and settings.
+        metavar="HOST:PORT[=ACCOUNT[/STATION]]|off", default_help=f"{DEFAULT_COAP}, skipped with a warning if taken"))
+    """Where the CoAP paging dialect listens, or ``off``; repeatable: each address serves one station,
+    ``STATION`` (a-z, 0-9, -; default "default") of ``ACCOUNT`` (default: --station-account), with its own
+    numbering, history, statistics and settings; a station is served on one address only.
     A non-loopback address must be given explicitly."""
     station_account: str = field(default=DEMO_ACCOUNT, metadata=_option(metavar="NAME"))
-    """The account whose paging station the CoAP endpoint serves."""
+    """The account whose paging station a --coap address without =ACCOUNT serves."""
     coap_allow: tuple[str, ...] = field(default=(), metadata=_option(metavar="CIDR", default_help="loopback only"))
     """Client network allowed to talk CoAP (others are dropped silently)."""
     coap_optional: bool = field(default=False, metadata=_option(cli=False))
@@ -188,8 +192,18 @@ class Settings:
                 raise ValueError(f"--{f.name.replace('_', '-')} must be a non-negative number, got {value}")
         host_port(self.http, "http")
         stations = [coap_station(text, self.station_account) for text in self.coap]
-        if len({(host, port) for host, port, _ in stations if port}) < len([p for _, p, _ in stations if p]):
+        if len({(s.host, s.port) for s in stations if s.port}) < len([s for s in stations if s.port]):
             raise ValueError("--coap: an address is given twice")
+        served: dict[tuple[str, str], str] = {}
+        for text, s in zip(self.coap, stations, strict=True):
+            # one station, one address: a second address on the same station is almost always a site
+            # whose /STATION was forgotten (its guests would land on another site's list); a dual-stack
+            # [::]:PORT socket serves IPv4 and IPv6 clients of one station
+            first = served.get((s.account, s.station))
+            if first is not None:
+                raise ValueError(f"--coap {text!r}: station {s.station!r} of account {s.account!r} is already "
+                                 f"served on {first!r} (one address per station; [::]:PORT serves IPv4 and IPv6)")
+            served[(s.account, s.station)] = text
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
         for name, path in (("tls-cert", self.tls_cert), ("tls-key", self.tls_key)):
@@ -226,17 +240,31 @@ def check_origin(origin: str) -> str:
     return origin.rstrip("/")
 
 
-def coap_station(text: str, default_account: str) -> tuple[str, int, str]:
-    """``HOST:PORT[=ACCOUNT]`` -> (host, port, account). Raises ValueError naming ``--coap``."""
-    address, sep, account = text.partition("=")
+@dataclass(frozen=True, slots=True)
+class CoapStation:
+    """One ``--coap`` address and the station it serves."""
+
+    host: str
+    port: int
+    account: str
+    station: str = DEFAULT_STATION
+
+
+def coap_station(text: str, default_account: str) -> CoapStation:
+    """``HOST:PORT[=ACCOUNT[/STATION]]`` -> the address and its station (``ACCOUNT`` defaults to
+    ``default_account``, ``STATION`` to core.paging.DEFAULT_STATION). Raises ValueError naming ``--coap``."""
+    address, sep, target = text.partition("=")
     host, port = host_port(address, "coap")
-    if sep and not account.strip():
+    account, slash, station = target.partition("/")
+    account = account.strip()
+    if sep and not account:
         raise ValueError(f"--coap {text!r}: the account after '=' is empty")
-    if "/" in account:
-        # one station per account today; a station name needs its own column (after the store switch)
-        raise ValueError(f"--coap {text!r}: several stations in one account (ACCOUNT/STATION) are not supported "
-                         "yet; give each station an account of its own (ADDR=ACCOUNT)")
-    return host, port, account.strip() if sep else default_account
+    if slash:
+        try:
+            check_station(station)
+        except InvalidInput as exc:
+            raise ValueError(f"--coap {text!r}: {exc}") from None
+    return CoapStation(host, port, account if sep else default_account, station if slash else DEFAULT_STATION)
 
 
 def host_port(text: str, name: str) -> tuple[str, int]:

@@ -65,13 +65,17 @@ class Runtime:
     replay: ReplayService
     shares: ShareService
     coap_servers: list[CoapServer] = field(default_factory=list)
-    """One CoAP endpoint per ``--coap`` address, each serving its own station."""
+    """One CoAP endpoint per ``--coap`` address, each serving its own station (``ACCOUNT/STATION``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def coap(self) -> CoapServer | None:
         """The first CoAP endpoint (the only one unless ``--coap`` was given several times)."""
         return self.coap_servers[0] if self.coap_servers else None
+
+    def coap_observers(self) -> int:
+        """CoAP observers held now, over every endpoint."""
+        return sum(len(s.endpoint.observations) for s in self.coap_servers if s.endpoint is not None)
 
     async def start(self, *, migrate: bool = True) -> None:
         """Open the store (bringing an embedded SQLite schema up to date; a PostgreSQL schema is only
@@ -88,6 +92,21 @@ class Runtime:
         for coap in list(self.coap_servers):
             await self._start_coap(coap)
         self._tasks.append(asyncio.create_task(self.store.follow(self.hub.catch_up), name="change-feed"))
+        self._tasks.append(asyncio.create_task(self._prune_snapshots(), name="snapshot-pruning"))
+
+    async def _prune_snapshots(self, interval: float = 10.0) -> None:
+        """Keep the change log's snapshots within their retention (service.snapshots), a batch at a
+        time: back to back while behind (a little pause between batches for other writers), then
+        every ``interval`` seconds. The first round waits ``interval``: a short-lived CLI command's
+        runtime never prunes."""
+        await asyncio.sleep(interval)
+        while True:
+            try:
+                behind = await self.replay.prune()
+            except Exception as exc:  # the store unreachable for a while: the next round catches up
+                log.warning("pruning snapshots failed (%s); retrying", exc)
+                behind = False
+            await asyncio.sleep(0.05 if behind else interval)
 
     async def _start_coap(self, coap: CoapServer) -> None:
         try:
@@ -167,10 +186,10 @@ def build(settings: Settings) -> Runtime:
     hub = ChangeHub(store)
     clock, ids = SystemClock(), SecretIds()
     paging = PagingService(store, hub, clock, ids, local_utc_offset_ms)
-    coap = [CoapServer(paging, host, port, account, settings.coap_allow,
+    coap = [CoapServer(paging, s.host, s.port, s.account, settings.coap_allow,
                        max_observers_per_host=settings.coap_max_observers_per_host,
-                       rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host)
-            for host, port, account in (coap_station(text, settings.station_account) for text in settings.coap)]
+                       rate=settings.coap_rate_per_host, burst=settings.coap_burst_per_host, station=s.station)
+            for s in (coap_station(text, settings.station_account) for text in settings.coap)]
     access = AccessService(store, hub, clock, ids)
     events = EventsService(store, hub, clock, ids)
     timing = TimingService(store, hub, clock, ids, events)

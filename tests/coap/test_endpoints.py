@@ -220,7 +220,7 @@ async def test_a_large_list_goes_out_in_blocks(coap: Coap) -> None:
 async def test_an_unexpected_failure_is_500_without_internals(
     coap: Coap, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken(*args: object) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(coap.runtime.paging, "history", broken)

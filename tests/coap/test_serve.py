@@ -47,7 +47,7 @@ def test_serve_answers_coap_on_the_given_port_for_its_station(db: str, tmp_path:
         assert r is not None and r.code == N.NOT_FOUND
     finally:
         assert stop_server(srv) == 0
-    assert "station of account 'bistro'" in (tmp_path / "a.log").read_text()
+    assert "station 'default' of account 'bistro'" in (tmp_path / "a.log").read_text()
 
 
 def test_a_client_outside_the_allow_list_is_dropped_silently(db: str, tmp_path: Path) -> None:
@@ -70,3 +70,27 @@ def test_an_explicit_busy_address_fails_and_a_bad_cidr_is_refused(db: str, tmp_p
     bad = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", db, "--coap-allow", "nonsense"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "--coap-allow must be a CIDR" in bad.stderr
+
+
+def test_serve_runs_several_stations_of_one_account(db: str, tmp_path: Path) -> None:
+    north, south = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    srv = start_server(db, tmp_path / "s.log", "--coap", f"127.0.0.1:{north}=bistro/north",
+                       "--coap", f"127.0.0.1:{south}=bistro/south")
+    try:
+        for port in (north, south):
+            r = get(port, ["v1", "settings"])
+            assert r is not None and r.code == N.CONTENT, port
+        listing = srv.cli("stations", "list", "--account", "bistro").splitlines()
+        assert [line.split("\t")[0] for line in listing] == ["north", "south"]
+        assert srv.cli("stations", "list", "--account", "nobody") == ""
+    finally:
+        assert stop_server(srv) == 0
+    log = (tmp_path / "s.log").read_text()
+    assert "station 'north' of account 'bistro'" in log and "station 'south' of account 'bistro'" in log
+
+
+def test_serve_refuses_one_station_on_two_addresses(db: str, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", db, "--http", "127.0.0.1:0",
+                           "--coap", "127.0.0.1:0=bistro", "--coap", "127.0.0.1:0=bistro/default"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "is already served on" in done.stderr

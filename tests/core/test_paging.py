@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from sessionhub.core import changes
 from sessionhub.core import paging as P
 from sessionhub.core.errors import IllegalTransition, InvalidInput
 
@@ -148,3 +149,49 @@ def test_standalone_page_validates() -> None:
         args: dict[str, object] = {"number": 66, "page_mode": None, "message": None, "system_id": None, **kw}
         with pytest.raises(InvalidInput):
             P.standalone_page(station(), now_ms=T0, **args)  # type: ignore[arg-type]
+
+
+# station names and their topics --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["default", "north", "site-2", "7", "a" * P.STATION_NAME_MAX])
+def test_station_names(name: str) -> None:
+    assert P.check_station(name) == name
+    assert P.new_station(1, 0, 0, name).name == name
+
+
+@pytest.mark.parametrize("name", ["", "North", "a_b", "-a", "a/b", "a b", "caf\u00e9", "\u0663",
+                                  "a" * (P.STATION_NAME_MAX + 1)])
+def test_a_bad_station_name_is_invalid_input(name: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        P.check_station(name)
+    assert caught.value.field == "station"
+    with pytest.raises(InvalidInput):
+        P.new_station(1, 0, 0, name)
+
+
+def test_paging_topics_name_their_station_and_parse_back() -> None:
+    session, station = changes.paging_session_topic(7, "north", 23), changes.paging_station_topic(7, "north")
+    assert changes.parse_paging_topic(session) == changes.PagingTopic(7, "north", 23)
+    assert changes.parse_paging_topic(station) == changes.PagingTopic(7, "north", None)
+    prefix = changes.paging_station_prefix(7, "north")
+    assert session.startswith(prefix) and station.startswith(prefix)
+    assert not changes.paging_session_topic(7, "north-2", 23).startswith(prefix)  # a prefix ends with "/"
+    assert not changes.paging_session_topic(70, "north", 23).startswith(prefix)
+    assert session.startswith(changes.paging_prefix())
+    # the topics before stations had names, and other domains' topics, are no paging topic
+    for other in ("paging/session/7/23", "paging/station/7", "paging/7/north/session/x", "paging/7/north",
+                  "timing/device/AB", "paging/\u0667/north/station", "paging/7/north/station/1"):
+        assert changes.parse_paging_topic(other) is None, other
+
+
+def test_the_station_pattern_says_what_check_station_checks() -> None:
+    import re
+
+    for name in ["default", "site-2", "a" * 32, "", "-a", "A", "a_b", "a" * 33, "caf\u00e9", "a\n"]:
+        ok = True
+        try:
+            P.check_station(name)
+        except InvalidInput:
+            ok = False
+        assert (re.fullmatch(P.STATION_PATTERN.strip("^$"), name, re.ASCII) is not None) == ok, name

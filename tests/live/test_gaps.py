@@ -205,3 +205,30 @@ async def test_a_stalled_reader_is_coalesced_with_bounded_memory_then_gets_the_l
     assert reset["event"] == "reset" and int(reset["id"]) == head
     assert json.loads(reset["data"]) == doc
     assert small.runtime.replay.resets[Gap.BEHIND] == 1
+
+
+async def test_snapshots_older_than_twice_the_retention_are_pruned_and_replay_stays_exact(small: Live) -> None:
+    """One retention policy for every domain's snapshots (service.snapshots): a change's ``data`` is
+    dropped once it is ``2 x retention`` changes old; its row stays, and what can still be replayed
+    (the last ``retention`` changes) replays exactly."""
+    from sessionhub.core.paging import Fields
+
+    keys = await _keys(small)
+    rt = small.runtime
+    acme = await rt.store.reads.accounts.account_id("acme")
+    assert acme is not None
+    for n in range(1, 4 * RETENTION):
+        await rt.paging.open_session(acme, n, Fields(label=f"guest {n}"), None, None)
+    head = rt.hub.last_seq
+    while await rt.replay.prune():
+        pass
+    assert rt.replay.pruned_upto == head - 2 * RETENTION
+    sessions = [c for c in await rt.store.reads.accounts.changes_after(0) if "/session/" in c.topic]
+    assert sessions and all((c.data is None) == (c.seq <= head - 2 * RETENTION) for c in sessions)
+    assert await rt.replay.prune() is False  # caught up
+    cursor = head - 3
+    async with stream(small, "/v1/paging/stream", params={"access_key": keys.read},
+                      headers={"last-event-id": str(cursor)}) as events:
+        replayed = await events.take(3)
+    n = 4 * RETENTION - 1
+    assert [e.json()["label"] for e in replayed] == [f"guest {n - 2}", f"guest {n - 1}", f"guest {n}"]

@@ -345,3 +345,28 @@ async def test_the_paging_station_streams_its_sessions_with_keys_for_browsers(li
                            ({"access_key": keys.read, "patch": "2"}, 400)):
         r = await live.http.get("/v1/paging/stream", params=params)
         assert r.status_code == status and set(r.json()) == {"error"}, r.text
+
+
+async def test_the_paging_stream_follows_one_station_of_the_account(live: Live, keys: Keys) -> None:
+    from sessionhub.core.paging import Action, Fields
+
+    paging = live.runtime.paging
+    acme = await live.runtime.store.reads.accounts.account_id("acme")
+    assert acme is not None
+    await paging.open_session(acme, 7, Fields(label="default seven"), None, None)
+    await paging.open_session(acme, 7, Fields(label="north seven"), None, None, station="north")
+    async with stream(live, "/v1/paging/stream", params={"access_key": keys.read, "station": "north"}) as north, \
+            stream(live, "/v1/paging/stream", params={"access_key": keys.read}) as default:
+        assert [s["label"] for s in (await north.next()).json()] == ["north seven"]
+        assert [s["label"] for s in (await default.next()).json()] == ["default seven"]
+        await paging.update_session(acme, 7, Fields(), Action.PAGE, None)  # the default station's
+        await paging.open_session(acme, 8, Fields(label="north eight"), None, None, station="north")
+        north_event, default_event = await north.next(), await default.next()
+        assert (north_event.event, north_event.json()["label"]) == ("session", "north eight")
+        assert (default_event.event, default_event.json()["state"]) == ("session", "paged")
+    async with stream(live, "/v1/paging/stream", params={"access_key": keys.read, "station": "north"},
+                      headers={"last-event-id": "0"}) as resumed:  # a replay holds north's changes only
+        assert [e.json()["label"] for e in await resumed.take(2)] == ["north seven", "north eight"]
+    for bad in ("North", "a/b", "x" * 33):
+        r = await live.http.get("/v1/paging/stream", params={"access_key": keys.read, "station": bad})
+        assert r.status_code == 400 and set(r.json()) == {"error"}, r.text

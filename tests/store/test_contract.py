@@ -464,6 +464,20 @@ async def test_changes_keep_their_data_and_are_read_per_topic_and_prefix(store: 
     assert await accounts.change_at(2, "timing/device/B", s6) is None
 
 
+async def test_pruning_drops_the_snapshots_of_a_seq_range_and_keeps_the_rows(store: Store) -> None:
+    async with store.unit_of_work() as uow:
+        seqs = [await uow.accounts.append_change(1, f"paging/1/default/session/{n}", 1, b"s%d" % n)
+                for n in range(6)]
+        await uow.accounts.append_change(1, "timing/session/T", 1)  # no snapshot
+    accounts = store.reads.accounts
+    async with store.unit_of_work() as uow:
+        assert await uow.accounts.prune_data(seqs[0], seqs[3]) == 3  # (after, upto]
+        assert await uow.accounts.prune_data(seqs[0], seqs[3]) == 0  # idempotent
+    assert [c.data for c in await store.changes_after(0)] == [b"s0", None, None, None, b"s4", b"s5", None]
+    assert await accounts.last_change_seq(1, "paging/1/default/session/2") == seqs[2]  # the versions stay
+    assert [c.seq for c in await accounts.changes_of(1, "paging/1/default/", 0)] == seqs
+
+
 async def test_passings_carry_the_seq_of_the_change_that_stored_them(store: Store) -> None:
     device = await _device(store, await _account(store))
     session = await _session(store, device, _token(1))

@@ -83,11 +83,11 @@ def _number(text: str | None) -> int:
 
 
 class PagingSite:
-    """The resources of one station (the account ``account_id``)."""
+    """The resources of one station: ``station`` of the account ``account_id``."""
 
     def __init__(self, service: PagingService, account_id: int, observations: Observations,
-                 now: Callable[[], float]) -> None:
-        self._paging, self._account = service, account_id
+                 now: Callable[[], float], station: str = paging.DEFAULT_STATION) -> None:
+        self._paging, self._account, self._name = service, account_id, station
         self.observations, self._now = observations, now
         self._heads: dict[tuple[bytes, int, int], bytes] = {}
         self._station: Station | None = None
@@ -130,7 +130,7 @@ class PagingSite:
         return head
 
     async def _station_now(self) -> Station:
-        self._station = await self._paging.station(self._account)
+        self._station = await self._paging.station(self._account, station=self._name)
         return self._station
 
     def _written(self, w: Written, code: int) -> Response:
@@ -141,9 +141,9 @@ class PagingSite:
 
     def ping_body(self) -> bytes:
         """The payload of a ping notification: the bare envelope."""
-        station = self._paging.cached_station(self._account) or self._station
+        station = self._paging.cached_station(self._account, station=self._name) or self._station
         if station is None:
-            station = paging.new_station(self._account, self._paging.now_ms(), 0)
+            station = paging.new_station(self._account, self._paging.now_ms(), 0, self._name)
         return self._head(_PING, station, self._local(station)) + b"}"
 
     def event_body(self, event: StationEvent) -> bytes:
@@ -162,14 +162,15 @@ class PagingSite:
         if text is None:
             return self._get_all(request.message.values(N.ETAG))
         number = _number(text)
-        station = self._paging.cached_station(self._account)
-        part = self._paging.cached_session(self._account, number)
+        station = self._paging.cached_station(self._account, station=self._name)
+        part = self._paging.cached_session(self._account, number, station=self._name)
         if station is None or part is None:
             return self._get_one(number)
         return Response(N.CONTENT, lrs.sessions_body(self._head(lrs.SESSIONS, station, self._local(station)), part))
 
     async def _get_one(self, number: int) -> Response:
-        part = await self._paging.session_part(self._account, number, lrs.session_json)
+        part = await self._paging.session_part(self._account, number, lrs.session_json,
+                                               station=self._name)
         station = await self._station_now()
         return Response(N.CONTENT, lrs.sessions_body(self._head(lrs.SESSIONS, station, self._local(station)), part))
 
@@ -180,7 +181,7 @@ class PagingSite:
         etag = struct.pack("!II", station.global_seq & 0xFFFFFFFF, counters.since_ms // 1000 & 0xFFFFFFFF)
         if etag in etags:
             return Response(N.VALID, b"", [(N.ETAG, etag)])
-        part = await self._paging.sessions_part(self._account, lrs.sessions_json)
+        part = await self._paging.sessions_part(self._account, lrs.sessions_json, station=self._name)
         stats = lrs.statistics_json(paging.statistics(station, local))
         body = lrs.sessions_body(self._head(lrs.SESSIONS_STATS, station, local), part, stats)
         return Response(N.CONTENT, body, [(N.ETAG, etag), *JSON_OPTIONS])
@@ -190,7 +191,8 @@ class PagingSite:
         if isinstance(body.number, UnsetType):
             raise InvalidInput("number is required", "number")
         written = await self._paging.open_session(self._account, paging.check_number(body.number), body.fields(),
-                                                  paging.check_action(body.action), body.pageMode)
+                                                  paging.check_action(body.action), body.pageMode,
+                                                  station=self._name)
         return self._written(written, N.CREATED if written.created else N.CHANGED)
 
     async def put_session(self, request: Request) -> Response:
@@ -199,7 +201,8 @@ class PagingSite:
         if not isinstance(body.number, UnsetType) and body.number != number:
             raise InvalidInput("the body's number differs from the query's", "number")
         written = await self._paging.update_session(self._account, number, body.fields(),
-                                                    paging.check_action(body.action), body.pageMode)
+                                                    paging.check_action(body.action), body.pageMode,
+                                                    station=self._name)
         return self._written(written, N.CHANGED)
 
     async def delete_sessions(self, request: Request) -> Response:
@@ -208,8 +211,9 @@ class PagingSite:
         parses a payload before it checks the code, so every answer carries one."""
         text = request.query.get("number")
         if text is not None:
-            return self._written(await self._paging.remove_session(self._account, _number(text)), N.DELETED)
-        removed = await self._paging.remove_all(self._account)
+            return self._written(await self._paging.remove_session(self._account, _number(text),
+                                                                     station=self._name), N.DELETED)
+        removed = await self._paging.remove_all(self._account, station=self._name)
         station = await self._station_now()
         local = self._local(station)
         stats = lrs.statistics_json(paging.statistics(station, local))
@@ -219,14 +223,14 @@ class PagingSite:
     # history, statistics -----------------------------------------------------------------------
 
     async def get_history(self, request: Request) -> Response:
-        found = await self._paging.history(self._account)
+        found = await self._paging.history(self._account, station=self._name)
         self._station = found.station
         return Response(N.CONTENT, lrs.history_body(
             self._head(_HISTORY, found.station, self._local(found.station)), found.sessions))
 
     async def delete_history(self, request: Request) -> Response:
         """2.02 with the (now empty) history, so a client that parses every answer finds JSON."""
-        await self._paging.delete_history(self._account)
+        await self._paging.delete_history(self._account, station=self._name)
         station = await self._station_now()
         return Response(N.DELETED, lrs.history_body(self._head(_HISTORY, station, self._local(station)), []))
 
@@ -238,7 +242,7 @@ class PagingSite:
 
     async def delete_statistics(self, request: Request) -> Response:
         """2.02 with the statistics as they are after the reset."""
-        station = await self._paging.reset_statistics(self._account)
+        station = await self._paging.reset_statistics(self._account, station=self._name)
         local = self._local(station)
         stats = lrs.statistics_json(paging.statistics(station, local))
         return Response(N.DELETED, lrs.section_body(self._head(_STATS, station, local), b"statistics", stats))
@@ -247,7 +251,8 @@ class PagingSite:
 
     async def post_page(self, request: Request) -> Response:
         body = lrs.decode(request.message.payload, lrs.PageIn)
-        await self._paging.page(self._account, body.number, body.pageMode, body.message, body.systemId)
+        await self._paging.page(self._account, body.number, body.pageMode, body.message, body.systemId,
+                                station=self._name)
         station = await self._station_now()
         return Response(N.CHANGED, self._head(_NONE, station, self._local(station)) + b"}")  # the bare envelope
 
@@ -259,7 +264,7 @@ class PagingSite:
         station = await self._paging.update_settings(
             self._account, datetime_ms=None if body.datetime is None else paging.parse_local(body.datetime),
             system_id=body.systemId, default_goal_s=body.defaultTargetGoal,
-            stats_clear_mark=body.statisticsClearMark,
+            stats_clear_mark=body.statisticsClearMark, station=self._name,
         )
         return self._settings(N.CHANGED, station)
 

@@ -4,8 +4,8 @@ It drives the sans-I/O layers with the loop's monotonic clock: each datagram goe
 allow list, the message layer, the site; answers go out at once (piggybacked) or when the
 handler's coroutine finishes. One timer, armed at the earliest deadline of the message layer
 (retransmissions) and the observers (pings), polls both. Committed paging changes arrive from
-the change hub (``on_change``); one worker renders each from its snapshot and notifies the
-observers, in seq order.
+the change hub (``on_change``), each with the snapshot it is rendered from, and are notified to
+the observers at once, in seq order.
 
 Amplification (RFC 7252 §11.3): until a client endpoint is verified (``coap.sources``: an Echo
 value it repeated, or its answer to a probe), every datagram it causes is at most
@@ -50,8 +50,9 @@ from sessionhub.coap.observe import Observations
 from sessionhub.coap.site import JSON_OPTIONS, PagingSite, Request, Response
 from sessionhub.coap.sources import FACTOR, Sources
 from sessionhub.coap.wire import MalformedMessage, Message, decode, encode_options, uint
-from sessionhub.core.changes import Change
+from sessionhub.core.changes import Change, paging_station_prefix
 from sessionhub.core.errors import SessionhubError, StoreUnavailable
+from sessionhub.core.paging import DEFAULT_STATION
 from sessionhub.core.rates import TokenBuckets
 from sessionhub.service.paging import PagingService
 
@@ -105,8 +106,10 @@ class CoapEndpoint(asyncio.DatagramProtocol):
     def __init__(
         self, service: PagingService, account_id: int, allow: Allow, *, ping_interval: float = 30.0,
         max_observers: int = 4096, max_observers_per_host: int = 16, rate: float = 0.0, burst: float = 1.0,
+        station: str = DEFAULT_STATION,
     ) -> None:
-        """``rate``/``burst``: requests per second per client host (token buckets; 0: no limit)."""
+        """Serve ``station`` of the account ``account_id``.
+        ``rate``/``burst``: requests per second per client host (token buckets; 0: no limit)."""
         self.loop = asyncio.get_running_loop()
         self._rates = TokenBuckets(rate, burst) if rate > 0 else None
         self._told: dict[object, float] = {}
@@ -115,8 +118,9 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         self.observations = Observations(self.layer, self._ping_body, ping_interval=ping_interval,
                                          max_observers=max_observers, max_per_host=max_observers_per_host)
         self.sources = Sources(secrets.token_bytes(32), lambda: secrets.randbits(16))
-        self.site = PagingSite(service, account_id, self.observations, self.loop.time)
+        self.site = PagingSite(service, account_id, self.observations, self.loop.time, station)
         self._paging, self._account, self._allow = service, account_id, allow
+        self._station, self._topics = station, paging_station_prefix(account_id, station)
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Handle | None = None
@@ -127,8 +131,6 @@ class CoapEndpoint(asyncio.DatagramProtocol):
         """Answers waiting for their unverified endpoint to answer its probe."""
         self._held_count = 0
         self._held_order: deque[tuple[float, Remote]] = deque()
-        self._changes: asyncio.Queue[int] = asyncio.Queue()
-        self._worker = self.loop.create_task(self._notify_changes(), name="coap-notify")
 
     def _ping_body(self) -> bytes:
         return self.site.ping_body()
@@ -351,23 +353,21 @@ class CoapEndpoint(asyncio.DatagramProtocol):
             log.info("dropped %d unresponsive observer(s)", self.observations.dropped - dropped)
 
     def on_change(self, change: Change) -> None:
-        """Change-hub watcher: queue this station's changes for notification."""
-        if change.account_id == self._account and change.topic.startswith("paging/"):
-            self._changes.put_nowait(change.seq)
-
-    async def _notify_changes(self) -> None:
-        while True:
-            seq = await self._changes.get()
-            try:
-                event = await self._paging.snapshot(self._account, seq)
-                if event is not None and len(self.observations):
-                    self.observations.notify(self.site.event_body(event), self.loop.time())
-                    self._flush()
-            except Exception:
-                log.exception("notifying change %d failed", seq)
+        """Change-hub watcher: notify the observers of this station's changes (never another station's,
+        of this account or another), in seq order: the hub publishes in order, and the snapshot to
+        render travels with the change (service.snapshots), so nothing is read here."""
+        if not len(self.observations) or change.account_id != self._account \
+                or not change.topic.startswith(self._topics):
+            return
+        try:
+            event = self._paging.event_of(change, self._account, station=self._station)
+            if event is not None:
+                self.observations.notify(self.site.event_body(event), self.loop.time())
+                self._flush()
+        except Exception:
+            log.exception("notifying change %d failed", change.seq)
 
     def close(self) -> None:
-        self._worker.cancel()
         for task in self._tasks:
             task.cancel()
         if self._timer is not None:
@@ -382,9 +382,11 @@ class CoapServer:
     def __init__(
         self, service: PagingService, host: str, port: int, account: str, allow: Iterable[str] = (), *,
         ping_interval: float = 30.0, max_observers: int = 4096, max_observers_per_host: int = 16,
-        rate: float = 0.0, burst: float = 1.0,
+        rate: float = 0.0, burst: float = 1.0, station: str = DEFAULT_STATION,
     ) -> None:
+        """Serve ``station`` of ``account`` on ``host:port``."""
         self.service, self.host, self.port, self.account = service, host, port, account
+        self.station = station
         self.rate, self.burst = rate, burst
         self.allow = Allow(tuple(allow) or LOOPBACK)
         self.ping_interval, self.max_observers = ping_interval, max_observers
@@ -394,12 +396,12 @@ class CoapServer:
 
     async def start(self) -> None:
         """Make sure the station exists, then bind. Raises OSError when the address is taken."""
-        self.account_id = await self.service.open_station(self.account)
+        self.account_id = await self.service.open_station(self.account, station=self.station)
         loop = asyncio.get_running_loop()
         endpoint = CoapEndpoint(self.service, self.account_id, self.allow, ping_interval=self.ping_interval,
                                 max_observers=self.max_observers,
                                 max_observers_per_host=self.max_observers_per_host, rate=self.rate,
-                                burst=self.burst)
+                                burst=self.burst, station=self.station)
         try:
             transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(self.host, self.port))
         except BaseException:
@@ -411,7 +413,8 @@ class CoapServer:
                 sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
         self.port = transport.get_extra_info("sockname")[1]
         self.endpoint = endpoint
-        log.info("CoAP paging dialect on %s:%d (station of account %r)", self.host, self.port, self.account)
+        log.info("CoAP paging dialect on %s:%d (station %r of account %r)", self.host, self.port, self.station,
+                 self.account)
 
     def on_change(self, change: Change) -> None:
         if self.endpoint is not None:

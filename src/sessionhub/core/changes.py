@@ -48,14 +48,48 @@ def parking_location_topic(location_id: int) -> str:
     return f"parking/location/{location_id}"
 
 
-def paging_session_topic(account_id: int, number: int) -> str:
-    """A guest session on pager ``number`` of the account's station changed (created, updated, acted on)."""
-    return f"paging/session/{account_id}/{number}"
+def paging_session_topic(account_id: int, station: str, number: int) -> str:
+    """A guest session on pager ``number`` of the account's station ``station`` changed (created,
+    updated, acted on)."""
+    return f"paging/{account_id}/{station}/session/{number}"
 
 
-def paging_station_topic(account_id: int) -> str:
-    """The account's paging station changed: settings, statistics reset, history cleared, a page sent."""
-    return f"paging/station/{account_id}"
+def paging_station_topic(account_id: int, station: str) -> str:
+    """The account's paging station ``station`` changed: settings, statistics reset, history cleared,
+    a page sent."""
+    return f"paging/{account_id}/{station}/station"
+
+
+def paging_station_prefix(account_id: int, station: str) -> str:
+    """Every change of one paging station: its sessions, settings and pages (and no other station's)."""
+    return f"paging/{account_id}/{station}/"
+
+
+@dataclass(frozen=True, slots=True)
+class PagingTopic:
+    """What a paging change's topic names."""
+
+    account_id: int
+    station: str
+    number: int | None
+    """The pager number of a session change; None for a change of the station itself."""
+
+
+def parse_paging_topic(topic: str) -> PagingTopic | None:
+    """The station (and pager number) a topic built above names; None for any other topic.
+
+    The one parser of paging topics: what builds them is right above. Topics written before stations
+    had names (``paging/session/<account>/<number>``) were rewritten by migration 0007.
+    """
+    parts = topic.split("/")
+    if len(parts) < 4 or parts[0] != "paging" or not (parts[1].isascii() and parts[1].isdigit()):
+        return None
+    account_id, station = int(parts[1]), parts[2]
+    if len(parts) == 4 and parts[3] == "station":
+        return PagingTopic(account_id, station, None)
+    if len(parts) == 5 and parts[3] == "session" and parts[4].isascii() and parts[4].isdigit():
+        return PagingTopic(account_id, station, int(parts[4]))
+    return None
 
 
 def prefixes(topic: str) -> list[str]:
@@ -84,5 +118,5 @@ def parking_locations_prefix() -> str:
 
 
 def paging_prefix() -> str:
-    """Everything of the account's paging station: its sessions, settings and pages."""
+    """Everything of the account's paging stations (all of them): their sessions, settings and pages."""
     return "paging/"

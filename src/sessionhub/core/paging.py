@@ -1,8 +1,11 @@
 """Guest paging: a station's sessions on guest pagers, its statistics, settings and clock.
 
-Theory of operation. Each account has one *station* (the LRS T7470 transmitter it stands for).
-A station binds *guest sessions* to pager numbers 1..9999; at most one session per number is
-active. A session lives ``started -> paged -> cleared``:
+Theory of operation. An account has one or more *stations* (each an LRS T7470 transmitter: a
+restaurant group runs one per site), each named within its account (``check_station``; the first,
+and the one every existing caller means, is ``DEFAULT_STATION``). Stations share nothing: each has
+its own numbering, sessions, history, statistics, settings and clock. A station binds *guest
+sessions* to pager numbers 1..9999; at most one session per number is active. A session lives
+``started -> paged -> cleared``:
 
     action   started          paged            (cleared: history, no longer addressable)
     page     paged (notified) paged (re-page)  -
@@ -47,6 +50,12 @@ DEFAULT_GOAL_S = 300
 PAGE_MODES = ("Flash1Sec", "Flash30Sec", "Flash5Min", "Glow15Times", "Vibe1")
 """The documented (Flash30Sec, Vibe1) and corroborated (the rest) page modes; others are refused."""
 DEFAULT_PAGE_MODE = "Flash30Sec"
+DEFAULT_STATION = "default"
+"""The station of an account named by no one: the only one before stations had names (migration 0007)."""
+STATION_NAME_MAX = 32
+"""Station names are short: they appear in topics, lock keys and every --coap address."""
+STATION_PATTERN = f"^[a-z0-9][a-z0-9-]{{0,{STATION_NAME_MAX - 1}}}$"
+"""``check_station``'s rule as a regular expression (for documents such as OpenAPI)."""
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -116,6 +125,8 @@ class Station:
     clock_offset_ms: int
     settings: StationSettings
     counters: Counters
+    name: str = DEFAULT_STATION
+    """The station's name within its account (``check_station``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +195,20 @@ class StationEvent:
 
 
 # validation ------------------------------------------------------------------------------------
+
+
+def check_station(name: str) -> str:
+    """``name`` if it is a station name: 1..STATION_NAME_MAX of ``a-z``, ``0-9`` and ``-``, starting with a
+    letter or digit (it is a path segment of topics and of ``--coap ADDR=ACCOUNT/STATION``).
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if not (0 < len(name) <= STATION_NAME_MAX and name.isascii() and name[0] != "-"
+            and all(c.isdigit() or "a" <= c <= "z" or c == "-" for c in name)):
+        raise InvalidInput(f"a station name is 1 to {STATION_NAME_MAX} of a-z, 0-9 and -, not starting with -",
+                           "station")
+    return name
 
 
 def check_number(number: int, field: str = "number") -> int:
@@ -264,10 +289,10 @@ def uuid4(hex32: str) -> str:
 # station ---------------------------------------------------------------------------------------
 
 
-def new_station(account_id: int, now_ms: int, utc_offset_ms: int) -> Station:
+def new_station(account_id: int, now_ms: int, utc_offset_ms: int, name: str = DEFAULT_STATION) -> Station:
     """A fresh station whose clock starts at the host's local time (``utc_offset_ms`` ahead of UTC)."""
     local = now_ms + utc_offset_ms
-    return Station(account_id, 0, 1, utc_offset_ms, StationSettings(), Counters(local))
+    return Station(account_id, 0, 1, utc_offset_ms, StationSettings(), Counters(local), check_station(name))
 
 
 def last_mark(local_ms: int, mark: int) -> int | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
@@ -21,6 +20,7 @@ from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
 from sessionhub.http.parking import render_error as parking_render
 from sessionhub.http.parking_search import SearchApi
+from sessionhub.http.parts import Parts
 from sessionhub.http.ratelimit import Limiter, RateLimit, Rates
 from sessionhub.http.renders import Renders
 from sessionhub.http.routing import router
@@ -31,10 +31,6 @@ from sessionhub.http.timing import render_error as timing_render
 from sessionhub.http.timing_events import EventsApi
 from sessionhub.web import console, to_console
 
-if TYPE_CHECKING:
-    from sessionhub.runtime import Runtime
-
-
 render_error = renderer()
 """Errors outside every dialect's prefix: a plain JSON error."""
 
@@ -42,7 +38,7 @@ root = operations_docs.op("The operator console: a redirect to /console/ (docs/c
                           errors=())(to_console)
 
 
-def create_app(runtime: Runtime, *, lifespan: bool = True) -> ASGIApp:
+def create_app(runtime: Parts, *, lifespan: bool = True) -> ASGIApp:
     """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``."""
 
     @asynccontextmanager

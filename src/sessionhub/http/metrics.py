@@ -26,7 +26,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -38,9 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionhub.http.fastpath import Answer
 from sessionhub.http.openapi import TEXT, Docs, PlainError, documented, served
-
-if TYPE_CHECKING:
-    from sessionhub.runtime import Runtime
+from sessionhub.http.parts import Parts
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 """Latency buckets (seconds): sub-millisecond cached GETs up to a 60 s long-poll."""
@@ -183,7 +181,7 @@ class Metrics:
 class Collector:
     """Reads ``Metrics`` and the runtime at scrape time (prometheus-client's custom collector)."""
 
-    def __init__(self, metrics: Metrics, runtime: Runtime, lag: Callable[[], int]) -> None:
+    def __init__(self, metrics: Metrics, runtime: Parts, lag: Callable[[], int]) -> None:
         self.metrics, self.runtime, self.lag = metrics, runtime, lag
 
     def collect(self) -> Iterator[Metric]:
@@ -209,10 +207,8 @@ class Collector:
         yield streams
         yield GaugeMetricFamily("sessionhub_live_subscriptions", "Subscriptions on the change hub (streams and "
                                 "held long-polls)", value=self.runtime.hub.subscriber_count)
-        coap = self.runtime.coap
-        endpoint = None if coap is None else coap.endpoint
         yield GaugeMetricFamily("sessionhub_coap_observers", "CoAP observers of /v1/notify and the paging "
-                                "resources", value=0 if endpoint is None else len(endpoint.observations))
+                                "resources", value=self.runtime.coap_observers())
         yield CounterMetricFamily("sessionhub_passings_ingested", "Passings stored (repeats not counted)",
                                   value=m.passings_ingested)
         yield CounterMetricFamily("sessionhub_passings_duplicate", "Passings received again and only counted",
@@ -224,7 +220,7 @@ class Collector:
 class Exposition:
     """``GET /metrics``: one registry per app (the collector above and the process collectors)."""
 
-    def __init__(self, metrics: Metrics, runtime: Runtime) -> None:
+    def __init__(self, metrics: Metrics, runtime: Parts) -> None:
         self.runtime = runtime
         self._lag = 0
         self.registry = CollectorRegistry(auto_describe=False)

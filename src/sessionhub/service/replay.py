@@ -5,7 +5,8 @@ topic of one account in seq order, each from the snapshot stored with it (servic
 This service is what such a cursor asks; the adapters only render what it returns.
 
 Retention. The log keeps every change's row, but replay is promised only for the last
-``retention`` changes (``Settings.replay_retention``); older snapshots may be pruned. A cursor
+``retention`` changes (``Settings.replay_retention``); snapshots older than twice that are pruned
+(``prune``; the second ``retention`` is the margin a replay may fall behind while it reads). A cursor
 outside what can be replayed exactly gets a ``Gap`` instead of a partial replay:
 
 - ``after`` older than the retained window (``after < head - retention``): ``Gap.RETENTION``;
@@ -35,6 +36,8 @@ from sessionhub.service.timing import Resumed, TimingService
 
 MAX_SEQ = 2**63 - 1
 """The largest seq either engine stores (a signed 64-bit integer); a cursor beyond it is ahead."""
+PRUNE_BATCH = 2000
+"""Snapshots dropped per unit of work: short enough not to hold SQLite's one writer for long."""
 
 
 class Gap(enum.Enum):
@@ -69,6 +72,8 @@ class ReplayService:
         self._store, self._live, self._timing, self.retention = store, live, timing, retention
         self.resets: dict[Gap, int] = dict.fromkeys(Gap, 0)
         """Resets sent, by reason (counters for /metrics)."""
+        self.pruned_upto = 0
+        """Every snapshot of a change at or below this seq was dropped (by this process)."""
 
     # the cursor ------------------------------------------------------------------------------------
 
@@ -84,6 +89,19 @@ class ReplayService:
         if after < head - self.retention:
             return Gap.RETENTION
         return None
+
+    async def prune(self) -> bool:
+        """Drop the next batch (``PRUNE_BATCH`` seqs) of snapshots older than ``2 x retention`` changes;
+        True while older ones are left (call again), False when caught up. A process starts from seq 0:
+        on a log pruned before, its batches find nothing to drop and move on."""
+        cut = self._live.last_seq - 2 * self.retention
+        if cut <= self.pruned_upto:
+            return False
+        upto = min(cut, self.pruned_upto + PRUNE_BATCH)
+        async with self._store.unit_of_work() as uow:
+            await uow.accounts.prune_data(self.pruned_upto, upto)
+        self.pruned_upto = upto
+        return upto < cut
 
     def count_reset(self, why: Gap) -> None:
         self.resets[why] += 1

@@ -51,6 +51,7 @@ _CHANGES_OF_PREFIX = (
 _CHANGES_OF_TOPIC = (
     f'{_CHANGE_COLS} WHERE account_id = $1 AND topic COLLATE "C" = $2 AND seq > $3 ORDER BY seq LIMIT $4'
 )
+_PRUNE_DATA = "UPDATE changes SET data = NULL WHERE seq > $1 AND seq <= $2 AND data IS NOT NULL"
 _CHANGE_AT = (
     f'{_CHANGE_COLS} WHERE account_id = $1 AND topic COLLATE "C" = $2 AND seq <= $3 ORDER BY seq DESC LIMIT 1'
 )
@@ -157,6 +158,11 @@ class Accounts:
         else:
             rows = await self._db.all(_CHANGES_OF_TOPIC, account_id, topic, after, limit)
         return [_change(r) for r in rows]
+
+    async def prune_data(self, after: int, upto: int) -> int:
+        """Drop the snapshots (``data``) of the changes with ``after < seq <= upto``: a primary-key range.
+        The rows stay (topic versions and ETags are theirs). Returns how many snapshots were dropped."""
+        return await self._db.run(_PRUNE_DATA, after, upto)
 
     async def change_at(self, account_id: int, topic: str, seq: int) -> Change | None:
         """The account's latest committed change of the exact ``topic`` at or before ``seq``."""
