@@ -48,11 +48,13 @@ LAYERS: dict[str, set[str] | None] = {
     "logs": {"logs"},
     "http": {"core", "service", "live", "config", "http"},  # adapters: never another adapter or the root
     "coap": {"core", "service", "live", "coap"},
+    "web": {"core", "service", "live", "web"},  # the console: an adapter like http and coap
+    "simulate": {"simulate"},  # clients of a running server: nothing of the server's
     "runtime": ENTRY, "cli": ENTRY, "__main__": ENTRY, "demo": ENTRY, "streamrank": ENTRY,
 }
 """What each part of the package may import of the package (its first name after ``sessionhub.``).
 A new package or top-level module must say here where it sits."""
-ADAPTERS = ("http", "coap")
+ADAPTERS = ("http", "coap", "web")
 
 
 def layer_of(path: Path) -> str:
@@ -84,9 +86,10 @@ def test_no_adapter_may_import_another_or_the_root() -> None:
         assert allowed is not None and not allowed & ({*ADAPTERS} - {adapter}) and "runtime" not in allowed
 
 
-WIRE_ERRORS = {("coap/wire.py", "MalformedMessage")}
+WIRE_ERRORS = {("coap/wire.py", "MalformedMessage"), ("simulate/clients.py", "Refused")}
 """Exceptions outside the one error tree (core/errors.py), each internal to one adapter: a datagram that
-is not CoAP at all is dropped by the transport (RFC 7252 §4.2), it never becomes an error reply."""
+is not CoAP at all is dropped by the transport (RFC 7252 §4.2), it never becomes an error reply; and the
+simulators' ``Refused``, a server's error answer as a client sees it (simulate/ is a client, not the server)."""
 
 
 def test_one_error_tree() -> None:

@@ -142,6 +142,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
 
     from sessionhub.http import create_app
     from sessionhub.logs import AccessLog
+    from sessionhub.web import pages as console_pages
 
     runtime = build(settings)
 
@@ -172,7 +173,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
     guard = ConnectionGuard(ConnectionLimits(
         settings.header_timeout, settings.body_timeout, connection_cap(settings.max_connections, settings.fd_reserve),
         settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
-    app = create_app(runtime)
+    app = create_app(runtime, pages=console_pages(runtime))
     served = app if settings.access_log == "off" else AccessLog(app, settings.access_log)
     # the protocol-level lane answers before any ASGI middleware: only when none sits around the app
     # (an access log would miss its lines; a trusted proxy's address would not be applied to its limits)

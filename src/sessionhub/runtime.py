@@ -73,6 +73,10 @@ class Runtime:
         """The first CoAP endpoint (the only one unless ``--coap`` was given several times)."""
         return self.coap_servers[0] if self.coap_servers else None
 
+    def coap_stations(self) -> list[tuple[str, int, int, str]]:
+        """The CoAP addresses serving paging stations now: (host, port, account id, station) each."""
+        return [(s.host, s.port, s.account_id, s.station) for s in self.coap_servers]
+
     def coap_observers(self) -> int:
         """CoAP observers held now, over every endpoint."""
         return sum(len(s.endpoint.observations) for s in self.coap_servers if s.endpoint is not None)

@@ -21,8 +21,9 @@ def test_refs_name_one_object_and_its_topic() -> None:
     ref = shares.timing_ref("TOK", "7/b")
     assert shares.parse_timing(ref) == ("TOK", "7/b")
     assert shares.topic(Share(1, 9, Kind.TIMING, ref, 0)) == "timing/session/TOK"
-    assert shares.parse_paging(shares.paging_ref(5, 104)) == (5, 104)
-    assert shares.topic(Share(1, 9, Kind.PAGING, shares.paging_ref(5, 104), 0)) == "paging/session/9/104"
+    assert shares.parse_paging(shares.paging_ref(5, 104, "bar-2")) == (5, 104, "bar-2")
+    assert shares.topic(Share(1, 9, Kind.PAGING, shares.paging_ref(5, 104, "default"), 0)) == (
+        "paging/9/default/session/104")
     for bib in ("", "x" * 65, "a\nb"):
         with pytest.raises(InvalidInput):
             shares.check_bib(bib)

@@ -33,8 +33,8 @@ async def test_the_slash_redirect_never_names_the_client_s_host(client: httpx.As
     assert (await client.get("/v1/access/parking/session/", headers={"host": "evil.example"})).headers[
         "location"] == "/v1/access/parking/session"
     # a path that would read as another host ("//evil.example") is not redirected at all
-    r = await client.get("//evil.example/", headers={"host": "evil.example"})  # (httpx sends it as "/")
-    assert "evil.example" not in r.headers.get("location", "")  # "/" redirects to the console, never to a host
+    r = await client.get("//evil.example/", headers={"host": "evil.example"})
+    assert r.status_code == 404 and "location" not in r.headers
     assert (await client.get("/v0/nothing/", headers=rufus_headers(keys))).status_code == 404
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from sessionhub.http import create_app
 from sessionhub.runtime import Runtime
+from sessionhub.web import pages
 
 Browser = Callable[[], Awaitable[httpx.AsyncClient]]
 
@@ -17,7 +18,7 @@ Browser = Callable[[], Awaitable[httpx.AsyncClient]]
 @pytest.fixture
 async def browsers(runtime: Runtime) -> AsyncIterator[Browser]:
     """Makes clients of one app, each with its own cookies (a browser each)."""
-    app = create_app(runtime, lifespan=False)
+    app = create_app(runtime, lifespan=False, pages=pages(runtime))
     made: list[httpx.AsyncClient] = []
 
     async def make() -> httpx.AsyncClient:

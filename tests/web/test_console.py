@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
 from sessionhub.core.errors import error_classes
@@ -237,8 +236,8 @@ async def test_the_change_stream_refuses_bad_topics(browsers: Browser, keys: Key
         assert r.status_code == 400, q
 
 
-async def test_unknown_console_paths_are_console_404s(client: httpx.AsyncClient) -> None:
-    r = await client.get("/console/nope/deeper")
+async def test_unknown_console_paths_are_console_404s(browsers: Browser) -> None:
+    r = await (await browsers()).get("/console/nope/deeper")
     assert r.status_code == 404 and "No such page" in r.text and r.headers["content-type"].startswith("text/html")
 
 

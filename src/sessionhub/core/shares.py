@@ -11,7 +11,8 @@ another object. A malformed, unknown or revoked token is answered as a missing o
 What the share names (``ref``), per kind:
     parking  the session id                          ``"42"``
     timing   the session token and the bib           ``"<token>/<bib>"`` (a bib is any text of 1..64)
-    paging   the guest session's id and its pager    ``"<id>/<number>"`` (a pager is reused: the id decides)
+    paging   the guest session's id, its pager and    ``"<id>/<number>/<station>"`` (a pager is reused: the id
+             its station                             decides; a station name holds no "/")
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def timing_ref(token: str, bib: str) -> str:
     return f"{token}/{check_bib(bib)}"
 
 
-def paging_ref(session_id: int, number: int) -> str:
-    return f"{session_id}/{number}"
+def paging_ref(session_id: int, number: int, station: str) -> str:
+    return f"{session_id}/{number}/{station}"
 
 
 def parse_parking(ref: str) -> int:
@@ -93,10 +94,10 @@ def parse_timing(ref: str) -> tuple[str, str]:
     return token, bib
 
 
-def parse_paging(ref: str) -> tuple[int, int]:
-    """(guest session id, pager number)."""
-    session_id, _, number = ref.partition("/")
-    return int(session_id), int(number)
+def parse_paging(ref: str) -> tuple[int, int, str]:
+    """(guest session id, pager number, station)."""
+    session_id, number, station = ref.split("/", 2)
+    return int(session_id), int(number), station
 
 
 def check_room(live_links: int) -> None:
@@ -111,4 +112,5 @@ def topic(share: Share) -> str:
         return parking_session_topic(parse_parking(share.ref))
     if share.kind is Kind.TIMING:
         return timing_session_topic(parse_timing(share.ref)[0])
-    return paging_session_topic(share.account_id, parse_paging(share.ref)[1])
+    _, number, station = parse_paging(share.ref)
+    return paging_session_topic(share.account_id, station, number)

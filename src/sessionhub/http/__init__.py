@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.routing import BaseRoute, Mount, Route
@@ -14,7 +14,6 @@ from sessionhub.http.errors import ErrorBoundary, not_found, render_for, rendere
 from sessionhub.http.fastpath import FastLane, fast_routes
 from sessionhub.http.metrics import Exposition, Metrics
 from sessionhub.http.operations import Operations
-from sessionhub.http.operations import docs as operations_docs
 from sessionhub.http.page import live_page
 from sessionhub.http.paging_stream import PagingStreams
 from sessionhub.http.parking import ParkingApi
@@ -29,17 +28,15 @@ from sessionhub.http.streams import Streams
 from sessionhub.http.timing import TimingApi
 from sessionhub.http.timing import render_error as timing_render
 from sessionhub.http.timing_events import EventsApi
-from sessionhub.web import console, to_console
 
 render_error = renderer()
 """Errors outside every dialect's prefix: a plain JSON error."""
 
-root = operations_docs.op("The operator console: a redirect to /console/ (docs/console.md)", status=303,
-                          errors=())(to_console)
 
-
-def create_app(runtime: Parts, *, lifespan: bool = True) -> ASGIApp:
-    """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``."""
+def create_app(runtime: Parts, *, lifespan: bool = True, pages: Sequence[BaseRoute] = ()) -> ASGIApp:
+    """The ASGI app. With ``lifespan`` the server's lifespan events start and stop ``runtime``.
+    ``pages``: routes of another adapter served beside the dialects (the web console, mounted by the
+    composition root): outside the dialects' documents, metrics labels and lanes, with their own errors."""
 
     @asynccontextmanager
     async def run(_: object) -> AsyncIterator[None]:
@@ -78,11 +75,11 @@ def create_app(runtime: Parts, *, lifespan: bool = True) -> ASGIApp:
             top.append(Mount(prefix, app=ErrorBoundary(router(routes), pick(prefix + "/"))))
         else:
             top.extend(routes)
-    top += [Mount("/console", app=console(runtime)), Route("/", root, methods=["GET"])]  # web/: its own errors
     top += Operations(runtime.store, lambda: top).routes()  # /openapi.json, /docs, /healthz, /readyz
     if metrics is not None:
         top += Exposition(metrics, runtime).routes()  # /metrics
-    app = ErrorBoundary(router(top, lifespan=run if lifespan else None, default=not_found(pick)), render_error)
+    app = ErrorBoundary(router([*top, *pages], lifespan=run if lifespan else None, default=not_found(pick)),
+                        render_error)
     s = runtime.settings
     lane = StreamLane(app, mounts, pick, s.max_streams_per_address, s.max_streams_per_account)
     fast = FastLane(lane, fast_routes(mounts, get.fast), runtime.hub, renders)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sessionhub.core import parking, shares
 from sessionhub.core.access import Key, Operation, authorize
 from sessionhub.core.errors import NotFound, SessionNotFound
-from sessionhub.core.paging import GuestSession, State, Station
+from sessionhub.core.paging import DEFAULT_STATION, GuestSession, State, Station
 from sessionhub.core.parking import Location, ParkingSession
 from sessionhub.core.shares import Kind, Share
 from sessionhub.core.timing import Passing, TimingSession
@@ -79,14 +79,14 @@ class ShareService:
             raise SessionNotFound("Session not found", token)
         return await self._create(key, Kind.TIMING, ref)
 
-    async def share_table(self, key: Key | None, number: int) -> tuple[str, Share]:
-        """A link to "your table": the party now on pager ``number`` of the key's account's station.
-        Raises SessionNotFound (nobody on it)."""
+    async def share_table(self, key: Key | None, number: int, station: str = DEFAULT_STATION) -> tuple[str, Share]:
+        """A link to "your table": the party now on pager ``number`` of the key's account's station
+        ``station``. Raises SessionNotFound (nobody on it)."""
         key = authorize(key, Operation.WRITE)
-        guest = await self._store.reads.paging.active(key.account_id, number)
+        guest = await self._store.reads.paging.active(key.account_id, number, station=station)
         if guest is None:
             raise SessionNotFound(f"no active session on pager {number}", str(number))
-        return await self._create(key, Kind.PAGING, shares.paging_ref(guest.id, number))
+        return await self._create(key, Kind.PAGING, shares.paging_ref(guest.id, number, station))
 
     async def _create(self, key: Key, kind: Kind, ref: str) -> tuple[str, Share]:
         raw = self._ids.hex_token(shares.TOKEN_BYTES).lower()
@@ -148,11 +148,11 @@ class ShareService:
 
     async def table(self, token: str) -> Table:
         share = await self._kind(token, Kind.PAGING)
-        guest_id, number = shares.parse_paging(share.ref)
-        guest, ahead = await self._guest(self._store.reads, share.account_id, guest_id, number)
+        guest_id, number, station = shares.parse_paging(share.ref)
+        guest, ahead = await self._guest(self._store.reads, share.account_id, station, guest_id, number)
         if guest is None:
             raise NotFound("this visit is no longer on the waitlist", None)
-        return Table(share, guest, await self._store.reads.paging.station(share.account_id), ahead)
+        return Table(share, guest, await self._store.reads.paging.station(share.account_id, station=station), ahead)
 
     async def _kind(self, token: str, kind: Kind) -> Share:
         share = await self.resolve(token)
@@ -161,12 +161,13 @@ class ShareService:
         return share
 
     @staticmethod
-    async def _guest(reads: Repos, account_id: int, guest_id: int, number: int) -> tuple[GuestSession | None, int]:
-        """The guest session ``guest_id`` (on its pager while active, else in the history) and the
-        parties waiting ahead of it."""
-        active = await reads.paging.active_all(account_id)
+    async def _guest(reads: Repos, account_id: int, station: str, guest_id: int,
+                     number: int) -> tuple[GuestSession | None, int]:
+        """The guest session ``guest_id`` of the station (on its pager while active, else in the
+        history) and the parties waiting ahead of it."""
+        active = await reads.paging.active_all(account_id, station=station)
         mine = next((s for s in active if s.id == guest_id and s.number == number), None)
         if mine is not None:
             ahead = sum(1 for s in active if s.state is State.STARTED and s.created_ms < mine.created_ms)
             return mine, ahead
-        return next((s for s in await reads.paging.history(account_id) if s.id == guest_id), None), 0
+        return next((s for s in await reads.paging.history(account_id, station=station) if s.id == guest_id), None), 0

@@ -115,10 +115,15 @@ async def set_rates(kit: Kit, request: Request) -> Response:
 async def stations(kit: Kit, request: Request) -> Response:
     who = await kit.gate.require(request, Operation.ADMIN)
     account = who.key.account_id
-    active = await kit.paging.active_sessions(account)
-    station = active.station
+    served: dict[str, list[str]] = {}
+    for host, port, acc, name in kit.stations():
+        if acc == account:
+            served.setdefault(name, []).append(f"{host}:{port}")
     now = kit.now_ms()
-    served_at = [f"{host}:{port}" for host, port, acc in kit.stations() if acc == account]
-    return kit.page(request, who, "admin/stations.html", station=station, served_at=served_at,
-                    parties=len(active.sessions), local=paging_core.local_now(station, now),
-                    stats=paging_core.statistics(station, paging_core.local_now(station, now)))
+    rows = []
+    for name in sorted({paging_core.DEFAULT_STATION, *served}):
+        active = await kit.paging.active_sessions(account, station=name)
+        local = paging_core.local_now(active.station, now)
+        rows.append((name, active.station, served.get(name, []), len(active.sessions), local,
+                     paging_core.statistics(active.station, local)))
+    return kit.page(request, who, "admin/stations.html", rows=rows)

@@ -40,11 +40,11 @@ FETCH_HEADER = "x-console-fetch"
 """Sent by the page's own script: errors come back as short text for its status line."""
 
 View = Callable[["Kit", Request], Awaitable[Response]]
-Stations = Callable[[], list[tuple[str, int, int]]]
-"""The CoAP addresses serving paging stations now: (host, port, account id) each."""
+Stations = Callable[[], list[tuple[str, int, int, str]]]
+"""The CoAP addresses serving paging stations now: (host, port, account id, station) each."""
 
 
-def _no_stations() -> list[tuple[str, int, int]]:
+def _no_stations() -> list[tuple[str, int, int, str]]:
     return []
 
 

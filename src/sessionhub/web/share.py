@@ -45,7 +45,8 @@ def _describe(kind: Kind, ref: str) -> str:
     if kind is Kind.TIMING:
         token, bib = core.parse_timing(ref)
         return f"bib {bib} in timing session {token}"
-    return f"the party on pager {core.parse_paging(ref)[1]}"
+    _, number, station = core.parse_paging(ref)
+    return f"the party on pager {number}" + ("" if station == paging_core.DEFAULT_STATION else f" of station {station}")
 
 
 # the operator's side -----------------------------------------------------------------------------
