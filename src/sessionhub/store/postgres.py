@@ -40,6 +40,7 @@ from sessionhub.store.parking import Parking
 from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, PgDb, PoolDb, guard, unavailable
 from sessionhub.store.postgres_repos import PASSINGS_IN, PgAccounts, PgTiming
 from sessionhub.store.repos import Repos
+from sessionhub.store.webhooks import Webhooks
 
 log = logging.getLogger("sessionhub.store")
 
@@ -65,7 +66,7 @@ class PgRepos(Repos):
     accounts: PgAccounts
 
     def __init__(self, db: PgDb) -> None:
-        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db), Events(db))
+        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db), Events(db), Webhooks(db))
 
 
 async def _init_connection(conn: Any) -> None:

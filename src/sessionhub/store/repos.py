@@ -8,16 +8,19 @@ from sessionhub.store.events import Events
 from sessionhub.store.paging import Paging
 from sessionhub.store.parking import Parking
 from sessionhub.store.timing import Timing
+from sessionhub.store.webhooks import Webhooks
 
 
 class Repos:
     """One repository per domain, all on the same connection (and transaction)."""
 
-    __slots__ = ("accounts", "events", "paging", "parking", "timing")
+    __slots__ = ("accounts", "events", "paging", "parking", "timing", "webhooks")
 
-    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging, events: Events) -> None:
+    def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging, events: Events,
+                 webhooks: Webhooks) -> None:
         self.accounts = accounts
         self.events = events
         self.timing = timing
         self.parking = parking
         self.paging = paging
+        self.webhooks = webhooks
