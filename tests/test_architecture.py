@@ -48,11 +48,12 @@ LAYERS: dict[str, set[str] | None] = {
     "logs": {"logs"},
     "http": {"core", "service", "live", "config", "http"},  # adapters: never another adapter or the root
     "coap": {"core", "service", "live", "coap"},
+    "webhooks": {"core", "service", "webhooks"},  # the outbound adapter: POSTs what the service renders
     "runtime": ENTRY, "cli": ENTRY, "__main__": ENTRY, "demo": ENTRY, "streamrank": ENTRY,
 }
 """What each part of the package may import of the package (its first name after ``sessionhub.``).
 A new package or top-level module must say here where it sits."""
-ADAPTERS = ("http", "coap")
+ADAPTERS = ("http", "coap", "webhooks")
 
 
 def layer_of(path: Path) -> str:

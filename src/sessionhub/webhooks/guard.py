@@ -20,7 +20,9 @@ from sessionhub.core.webhooks import Networks, address_allowed
 
 
 class Refused(httpcore.ConnectError):
-    """The receiver's address is not one webhooks may reach."""
+    """The receiver's address is not one webhooks may reach. Wire-level and internal to this adapter
+    (like coap/wire.py's MalformedMessage): it travels through httpcore as a failed connect and is
+    turned into a logged ``refused`` attempt by delivery.py; it never reaches a caller."""
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
