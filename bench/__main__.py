@@ -11,7 +11,7 @@ import sys
 
 SUITES = {"http": "bench.http_bench", "coap": "bench.coap_bench", "pg": "bench.pg_bench", "live": "bench.live_bench",
           "store": "bench.store_bench", "events": "bench.events_bench", "metrics": "bench.metrics_bench",
-          "ops": "bench.ops_bench", "front": "bench.front_bench",
+          "ops": "bench.ops_bench", "front": "bench.front_bench", "webhooks": "bench.webhook_bench",
           "console": "bench.console_bench"}
 
 

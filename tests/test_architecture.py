@@ -50,11 +50,12 @@ LAYERS: dict[str, set[str] | None] = {
     "coap": {"core", "service", "live", "coap"},
     "web": {"core", "service", "live", "web"},  # the console: an adapter like http and coap
     "simulate": {"simulate"},  # clients of a running server: nothing of the server's
+    "webhooks": {"core", "service", "webhooks"},  # the outbound adapter: POSTs what the service renders
     "runtime": ENTRY, "cli": ENTRY, "__main__": ENTRY, "demo": ENTRY, "streamrank": ENTRY,
 }
 """What each part of the package may import of the package (its first name after ``sessionhub.``).
 A new package or top-level module must say here where it sits."""
-ADAPTERS = ("http", "coap", "web")
+ADAPTERS = ("http", "coap", "web", "webhooks")
 
 
 def layer_of(path: Path) -> str:

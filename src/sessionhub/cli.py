@@ -15,6 +15,10 @@
                  [--increment-minutes 15] [--daily-max AMOUNT] [--gated] [--latitude D --longitude D]
                                                                     prints the new location id
     sessionhub locations list --account NAME
+    sessionhub webhooks create --account NAME --url URL --kinds K1,K2   prints id and the secret (shown once)
+    sessionhub webhooks list [--account NAME] | disable ID | enable ID | delete ID
+    sessionhub webhooks deliveries ID [--limit N]       the latest delivery attempts, newest first
+    sessionhub webhooks replay ID --from SEQ            deliver again every change from SEQ on
     sessionhub demo                                      seed a demo account; print a key and curl lines
     sessionhub streamrank URL [--seconds N] [--interval S] [--header 'NAME: VALUE' ...]
                  poll URL and stream its /stream twin; print the x-streamrank block (YAML)
@@ -48,6 +52,11 @@ T = TypeVar("T")
 
 
 def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work`` on a started runtime (a command's: it never delivers webhooks, the server does)."""
+    import dataclasses
+
+    settings = dataclasses.replace(settings, webhook_delivery=False)
+
     async def go() -> T:
         runtime = build(settings)
         await runtime.start()
@@ -205,8 +214,9 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
 def _serve_workers(settings: Settings, serve: Callable[[Settings, socket.socket], int]) -> int:
     """``--workers N``: N forked processes, each with its own SO_REUSEPORT socket on the one address and
     its own runtime (store pool, change hub following the shared PostgreSQL feed). The parent only
-    forwards SIGTERM/SIGINT and exits with the worst child's status. CoAP and the demo seed run in
-    the first worker only (one UDP address; one seed)."""
+    forwards SIGTERM/SIGINT and exits with the worst child's status. CoAP, the demo seed and webhook
+    delivery run in the first worker only (one UDP address; one seed; webhooks: fewer lease claims,
+    the lease would keep one deliverer per subscription anyway)."""
     import dataclasses
     import os
 
@@ -221,7 +231,8 @@ def _serve_workers(settings: Settings, serve: Callable[[Settings, socket.socket]
                 for other in sockets:
                     if other is not sock:
                         other.close()
-                mine = settings if n == 0 else dataclasses.replace(settings, coap=(), demo=False)
+                mine = settings if n == 0 else dataclasses.replace(settings, coap=(), demo=False,
+                                                                   webhook_delivery=False)
                 code = serve(mine, sock)
             finally:
                 os._exit(code)
@@ -346,6 +357,40 @@ def cmd_stations(args: argparse.Namespace) -> int:
     """``stations list``: one line per paging station of the account (name, changes, system id)."""
     for st in _with_runtime(_settings(args), lambda rt: rt.paging.stations(args.account)):
         print(f"{st.name}\tglobalSessionSequence={st.global_seq}\tsystemId={st.settings.system_id}")
+    return 0
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from sessionhub.core.clock import iso_ms as iso
+
+    settings = _settings(args)
+    command = args.webhooks_command
+    if command == "create":
+        created = _with_runtime(settings, lambda rt: rt.webhooks.create(args.account, args.url, args.kinds))
+        sub = created.subscription
+        print(f"{sub.id}\t{created.secret}")
+        print(f"subscription {sub.id}: {sub.url} <- {','.join(sub.kinds)} (from seq {sub.cursor + 1}); the secret "
+              "above is shown only this once", file=sys.stderr)
+    elif command == "list":
+        for account, sub in _with_runtime(settings, lambda rt: rt.webhooks.subscriptions(args.account)):
+            state = "enabled" if sub.enabled else f"disabled ({sub.disabled_reason or 'by an operator'})"
+            print(f"{sub.id}\t{account}\t{sub.url}\t{','.join(sub.kinds)}\tcursor {sub.cursor}\t"
+                  f"failures {sub.failures}\t{state}")
+    elif command in ("enable", "disable"):
+        _with_runtime(settings, lambda rt: rt.webhooks.set_enabled(args.id, command == "enable"))
+        print(f"{command}d")
+    elif command == "delete":
+        _with_runtime(settings, lambda rt: rt.webhooks.delete(args.id))
+        print("deleted")
+    elif command == "replay":
+        _with_runtime(settings, lambda rt: rt.webhooks.replay(args.id, args.from_seq))
+        print(f"replaying from seq {args.from_seq}")
+    else:
+        for a in _with_runtime(settings, lambda rt: rt.webhooks.deliveries(args.id, args.limit)):
+            outcome = str(a.status) if a.status is not None else "-"
+            retry = "-" if a.next_retry_ms is None else iso(a.next_retry_ms)
+            print(f"{iso(a.at_ms)}\tseq {a.seq}\t{a.topic}\tattempt {a.attempt}\t{outcome}\t{a.duration_ms} ms\t"
+                  f"next {retry}\t{a.error or ''}")
     return 0
 
 
@@ -504,6 +549,37 @@ def parser() -> argparse.ArgumentParser:
     slist.add_argument("--account", required=True)
     db(slist)
     stations.set_defaults(run=cmd_stations)
+
+    hooks = sub.add_parser("webhooks", help="subscribe URLs to kinds of change (signed POSTs, retried)",
+                           description="Webhooks: see docs/webhooks.md. Kinds: parking.session, timing.session, "
+                           "paging.session.")
+    hsub = hooks.add_subparsers(dest="webhooks_command", required=True)
+    hcreate = hsub.add_parser("create", help="subscribe a URL; prints its id and signing secret (shown once)")
+    hcreate.add_argument("--account", required=True)
+    hcreate.add_argument("--url", required=True, help="http:// or https:// receiver (public address unless "
+                         "--webhook-allow-networks allows its network)")
+    hcreate.add_argument("--kinds", required=True, help="comma-separated: parking.session,timing.session,"
+                         "paging.session")
+    add_settings(hcreate, "db", "webhook_allow_networks")
+    hlist = hsub.add_parser("list", help="list subscriptions (never their secrets)")
+    hlist.add_argument("--account")
+    db(hlist)
+    for name, text in (("enable", "enable (failures start over; delivery resumes at the cursor)"),
+                       ("disable", "stop delivering (the cursor stays: enable resumes without loss)"),
+                       ("delete", "delete a subscription and its delivery log")):
+        one = hsub.add_parser(name, help=text)
+        one.add_argument("id", type=int)
+        db(one)
+    hlog = hsub.add_parser("deliveries", help="the latest delivery attempts, newest first")
+    hlog.add_argument("id", type=int)
+    hlog.add_argument("--limit", type=int, default=50, help="rows (1-1000, default 50)")
+    db(hlog)
+    hreplay = hsub.add_parser("replay", help="deliver again every change of its kinds from a seq on")
+    hreplay.add_argument("id", type=int)
+    hreplay.add_argument("--from", dest="from_seq", type=int, required=True, metavar="SEQ",
+                         help="the first seq to deliver again (a webhook-id)")
+    db(hreplay)
+    hooks.set_defaults(run=cmd_webhooks)
 
     demo = sub.add_parser("demo", help="seed a demo account and print a key with working curl lines",
                           description="Seed a demo account; print lines for a server on the same --http/--coap.")

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from sessionhub.core.errors import InvalidInput
 from sessionhub.core.paging import DEFAULT_STATION, check_station
+from sessionhub.core.webhooks import networks
 
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_COAP = "127.0.0.1:5683"
@@ -170,6 +171,29 @@ class Settings:
     """401 answers per second one client address may draw, sustained; beyond, its requests get 429."""
     rate_auth_failures_burst: float = 100.0
     """401 answers one client address may draw at once."""
+    # webhooks (docs/webhooks.md) ----------------------------------------------------------------------
+    webhook_delivery: bool = True
+    """Deliver webhooks from this process (several may: a lease gives each subscription to one at a time;
+    ``--workers N`` delivers from the first worker only)."""
+    webhook_allow_networks: tuple[str, ...] = field(default=(), metadata=_option(
+        metavar="CIDR", default_help="none: public addresses only"))
+    """Network webhooks may post to besides public addresses (e.g. 127.0.0.0/8 or 10.0.0.0/8): loopback,
+    private and link-local receivers are refused unless allowed here (docs/webhooks.md, SSRF)."""
+    webhook_timeout: float = field(default=10.0, metadata=_option(metavar="SECONDS"))
+    """Deadline of one webhook attempt: connect (at most 5 s of it), send, and the receiver's answer."""
+    webhook_concurrency: int = field(default=16, metadata=_option(metavar="N"))
+    """Webhook requests in flight at once, over all subscriptions (each has at most one)."""
+    webhook_retry_base: float = field(default=1.0, metadata=_option(metavar="SECONDS"))
+    """Wait before the first retry of a failed webhook; each later retry waits twice as long (jittered)."""
+    webhook_retry_cap: float = field(default=600.0, metadata=_option(metavar="SECONDS"))
+    """Longest wait between two attempts of a webhook."""
+    webhook_max_failures: int = field(default=30, metadata=_option(metavar="N"))
+    """Consecutive failed attempts after which a webhook subscription is disabled."""
+    webhook_poll: float = field(default=5.0, metadata=_option(metavar="SECONDS"))
+    """How often a delivery loop looks for changes without being woken, and for a lease another process
+    left (it is woken at once by the change feed)."""
+    webhook_log_keep: int = field(default=1000, metadata=_option(metavar="ROWS"))
+    """Delivery log rows kept per webhook subscription (older attempts are pruned)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -227,6 +251,13 @@ class Settings:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for origin in self.cors_origin:
             check_origin(origin)
+        networks(self.webhook_allow_networks)
+        for name in ("webhook_timeout", "webhook_retry_base", "webhook_retry_cap", "webhook_poll"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("webhook_concurrency", "webhook_max_failures", "webhook_log_keep"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 
 
 def check_origin(origin: str) -> str:

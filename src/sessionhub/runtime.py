@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sessionhub.coap.transport import CoapServer
 from sessionhub.config import Settings, coap_station
+from sessionhub.core.webhooks import DeliveryStats, RetryPolicy, networks
 from sessionhub.live import ChangeHub
 from sessionhub.live.revocation import Revocations
 from sessionhub.live.stats import LiveStats, live_stats
@@ -31,7 +32,9 @@ from sessionhub.service.ports import ManagedStore
 from sessionhub.service.replay import ReplayService
 from sessionhub.service.shares import ShareService
 from sessionhub.service.timing import TimingService
+from sessionhub.service.webhooks import WebhookService
 from sessionhub.store import open_store, sqlite_path
+from sessionhub.webhooks.delivery import Delivery
 
 log = logging.getLogger("sessionhub")
 
@@ -64,6 +67,9 @@ class Runtime:
     revocations: Revocations
     replay: ReplayService
     shares: ShareService
+    webhooks: WebhookService
+    webhook_delivery: Delivery | None = None
+    """The webhook delivery worker (None where ``Settings.webhook_delivery`` is off: the CLI, other workers)."""
     coap_servers: list[CoapServer] = field(default_factory=list)
     """One CoAP endpoint per ``--coap`` address, each serving its own station (``ACCOUNT/STATION``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -95,6 +101,9 @@ class Runtime:
         self.hub.watch(self.paging.on_change)
         for coap in list(self.coap_servers):
             await self._start_coap(coap)
+        if self.webhook_delivery is not None:
+            self.hub.watch(self.webhook_delivery.on_change)
+            await self.webhook_delivery.start()
         self._tasks.append(asyncio.create_task(self.store.follow(self.hub.catch_up), name="change-feed"))
         self._tasks.append(asyncio.create_task(self._prune_snapshots(), name="snapshot-pruning"))
 
@@ -123,6 +132,11 @@ class Runtime:
             return
         self.hub.watch(coap.on_change)
 
+    @property
+    def webhook_stats(self) -> DeliveryStats | None:
+        """The webhook worker's counters (None: this process does not deliver)."""
+        return None if self.webhook_delivery is None else self.webhook_delivery.stats
+
     async def live_stats(self) -> LiveStats:
         """The live side's counters (open subscriptions, change-feed lag, resets, revocations)."""
         return await live_stats(self.hub, self.replay, self.revocations, await self.store.last_seq())
@@ -132,6 +146,8 @@ class Runtime:
         await self.revocations.stop()
         for coap in self.coap_servers:
             await coap.stop()
+        if self.webhook_delivery is not None:
+            await self.webhook_delivery.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,6 +213,14 @@ def build(settings: Settings) -> Runtime:
     access = AccessService(store, hub, clock, ids)
     events = EventsService(store, hub, clock, ids)
     timing = TimingService(store, hub, clock, ids, events)
+    allowed = networks(settings.webhook_allow_networks)
+    webhooks = WebhookService(store, hub, clock, ids, allowed, settings.webhook_log_keep)
+    delivery = Delivery(
+        webhooks, clock, RetryPolicy(settings.webhook_retry_base, settings.webhook_retry_cap,
+                                     settings.webhook_max_failures),
+        timeout_s=settings.webhook_timeout, concurrency=settings.webhook_concurrency, allowed=allowed,
+        owner=f"{os.getpid()}-{ids.hex_token(8)}", poll_s=settings.webhook_poll,
+    ) if settings.webhook_delivery else None
     return Runtime(
         settings=settings, store=store, hub=hub,
         access=access,
@@ -204,6 +228,7 @@ def build(settings: Settings) -> Runtime:
         events=events,
         parking=ParkingService(store, hub, clock, ids, settings.jwt_secret, access.authenticate),
         paging=paging, revocations=Revocations(hub, access),
-        replay=ReplayService(store, hub, timing, settings.replay_retention), coap_servers=coap,
+        replay=ReplayService(store, hub, timing, settings.replay_retention),
+        webhooks=webhooks, webhook_delivery=delivery, coap_servers=coap,
         shares=ShareService(store, hub, clock, ids),
     )

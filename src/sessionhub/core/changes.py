@@ -39,6 +39,11 @@ def keys_topic() -> str:
     return "keys"
 
 
+def webhooks_topic() -> str:
+    """Any webhook subscription created, changed or deleted: delivery workers reload their list on it."""
+    return "webhooks"
+
+
 def parking_session_topic(session_id: int) -> str:
     return f"parking/session/{session_id}"
 

@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionhub.http.fastpath import Answer
 from sessionhub.http.openapi import TEXT, Docs, PlainError, documented, served
 from sessionhub.http.parts import Parts
+from sessionhub.http.webhook_metrics import WebhookCollector
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 """Latency buckets (seconds): sub-millisecond cached GETs up to a 60 s long-poll."""
@@ -225,6 +226,7 @@ class Exposition:
         self._lag = 0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(Collector(metrics, runtime, lambda: self._lag))
+        self.registry.register(WebhookCollector(lambda: runtime.webhook_stats))
         for extra in (ProcessCollector, PlatformCollector, GCCollector):
             extra(registry=self.registry)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sessionhub.config import Settings
+from sessionhub.core.webhooks import DeliveryStats
 from sessionhub.live.hub import ChangeHub
 from sessionhub.service.access import AccessService
 from sessionhub.service.events import EventsService
@@ -33,6 +34,10 @@ class Parts(Protocol):
 
     async def stop(self) -> None:
         """Undo ``start``."""
+
+    @property
+    def webhook_stats(self) -> DeliveryStats | None:
+        """The webhook worker's counters (None: this process does not deliver)."""
 
     def coap_observers(self) -> int:
         """CoAP observers held now, over every endpoint of the process (0 without CoAP)."""

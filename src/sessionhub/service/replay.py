@@ -1,7 +1,8 @@
 """Replay: "the changes of this topic after seq N", for streams that resume or fall behind.
 
-Every stream (SSE today, webhooks next) is a cursor on the change log: it shows the changes of one
-topic of one account in seq order, each from the snapshot stored with it (service/snapshots.py).
+Every SSE stream is a cursor on the change log (webhooks keep a durable one of their own:
+service/webhooks.py): it shows the changes of one topic of one account in seq order, each from
+the snapshot stored with it (service/snapshots.py).
 This service is what such a cursor asks; the adapters only render what it returns.
 
 Retention. The log keeps every change's row, but replay is promised only for the last

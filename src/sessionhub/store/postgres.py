@@ -41,6 +41,7 @@ from sessionhub.store.postgres_db import LOST, RETRY_PAUSES, PgDb, PoolDb, guard
 from sessionhub.store.postgres_repos import PASSINGS_IN, PgAccounts, PgTiming
 from sessionhub.store.repos import Repos
 from sessionhub.store.shares import Shares
+from sessionhub.store.webhooks import Webhooks
 
 log = logging.getLogger("sessionhub.store")
 
@@ -66,7 +67,8 @@ class PgRepos(Repos):
     accounts: PgAccounts
 
     def __init__(self, db: PgDb) -> None:
-        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db), Events(db), Shares(db))
+        super().__init__(PgAccounts(db), PgTiming(db), Parking(db), Paging(db), Events(db), Webhooks(db),
+                         Shares(db))
 
 
 async def _init_connection(conn: Any) -> None:

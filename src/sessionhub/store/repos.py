@@ -9,18 +9,20 @@ from sessionhub.store.paging import Paging
 from sessionhub.store.parking import Parking
 from sessionhub.store.shares import Shares
 from sessionhub.store.timing import Timing
+from sessionhub.store.webhooks import Webhooks
 
 
 class Repos:
     """One repository per domain, all on the same connection (and transaction)."""
 
-    __slots__ = ("accounts", "events", "paging", "parking", "shares", "timing")
+    __slots__ = ("accounts", "events", "paging", "parking", "shares", "timing", "webhooks")
 
     def __init__(self, accounts: Accounts, timing: Timing, parking: Parking, paging: Paging, events: Events,
-                 shares: Shares) -> None:
+                 webhooks: Webhooks, shares: Shares) -> None:
         self.accounts = accounts
         self.shares = shares
         self.events = events
         self.timing = timing
         self.parking = parking
         self.paging = paging
+        self.webhooks = webhooks

@@ -34,6 +34,7 @@ from sessionhub.store.parking import Parking
 from sessionhub.store.repos import Repos
 from sessionhub.store.shares import Shares
 from sessionhub.store.timing import Timing
+from sessionhub.store.webhooks import Webhooks
 
 log = logging.getLogger("sessionhub.store")
 
@@ -110,7 +111,7 @@ class SqliteAccounts(Accounts):
 
 def _repos(conn: sqlite3.Connection) -> Repos:
     db = SqliteDb(conn)
-    return Repos(SqliteAccounts(db), Timing(db), Parking(db), Paging(db), Events(db), Shares(db))
+    return Repos(SqliteAccounts(db), Timing(db), Parking(db), Paging(db), Events(db), Webhooks(db), Shares(db))
 
 
 class SqliteStore:

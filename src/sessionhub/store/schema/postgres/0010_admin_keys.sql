@@ -1,3 +1,0 @@
--- Admin keys: the PostgreSQL twin of schema/sqlite/0010_admin_keys.sql.
-
-ALTER TABLE api_keys ADD COLUMN admin boolean NOT NULL DEFAULT false;
