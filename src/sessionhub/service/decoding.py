@@ -33,6 +33,8 @@ def decode(data: bytes, into: type[T]) -> T:
                 return msgspec.convert(_integral(msgspec.json.decode(data)), into)
             except msgspec.ValidationError as again:
                 exc = again
+            except msgspec.DecodeError as bad:  # the typed decoder stopped at the float, before the bad part
+                raise InvalidInput(f"malformed JSON: {bad}") from None
         raise InvalidInput(*describe(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
