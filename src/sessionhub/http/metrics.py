@@ -93,6 +93,7 @@ class Metrics:
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         """``routes``: the app's route table (read on the first request, so it may still grow now)."""
         self.app: ASGIApp | None = None
+        self._lane: Callable[[Scope], Answer | None] | None = None
         self.routes = routes
         self.index: RouteIndex | None = None
         self.seen: dict[str, tuple[str, str]] = {}
@@ -107,6 +108,7 @@ class Metrics:
     def around(self, app: ASGIApp) -> Metrics:
         """Count the requests of ``app``; returns self, the ASGI app to serve."""
         self.app = app
+        self._lane = getattr(app, "answer_now", None)
         return self
 
     def _index(self) -> RouteIndex:
@@ -142,14 +144,20 @@ class Metrics:
     def answer_now(self, scope: Scope) -> Answer | None:
         """The protocol-level lane's answer (http/guard.py) of the app within, counted like any other;
         None when the app within has no such lane (CORS around it) or does not answer now."""
-        lane = getattr(self.app, "answer_now", None)
+        lane = self._lane
         if lane is None:
             return None
         start = perf_counter()
         answer: Answer | None = lane(scope)
-        if answer is not None:
+        if answer is not None:  # _count inlined: this is the hot GET's path (docs/http.md)
+            elapsed = perf_counter() - start
             path: str = scope["path"]
-            self._count(self.seen.get(path) or self._resolve(path), scope["method"], answer[0], perf_counter() - start)
+            where = self.seen.get(path) or self._resolve(path)
+            requests, key = self.requests, (where, "GET", answer[0])  # the lane answers GETs only
+            requests[key] = requests.get(key, 0) + 1
+            row = self.latency.get(where) or self._row(where)
+            row[bisect_left(BUCKETS, elapsed)] += 1
+            row[-1] += elapsed
         return answer
 
     def _count(self, where: tuple[str, str], method: str, status: int, elapsed: float | None) -> None:
@@ -158,11 +166,13 @@ class Metrics:
         key = (where, method if method in METHODS else "other", status)  # a client's method: bounded
         requests[key] = requests.get(key, 0) + 1
         if elapsed is not None:
-            row = self.latency.get(where)
-            if row is None:
-                row = self.latency[where] = [0.0] * (len(BUCKETS) + 2)
+            row = self.latency.get(where) or self._row(where)
             row[bisect_left(BUCKETS, elapsed)] += 1
             row[-1] += elapsed
+
+    def _row(self, where: tuple[str, str]) -> list[float]:
+        row = self.latency[where] = [0.0] * (len(BUCKETS) + 2)
+        return row
 
     def _resolve(self, path: str) -> tuple[str, str]:
         """The (dialect, template) of ``path``, remembered: a polled GET repeats its path, so the next
