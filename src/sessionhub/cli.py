@@ -184,9 +184,9 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
         settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
     app = create_app(runtime, pages=console_pages(runtime))
     served = app if settings.access_log == "off" else AccessLog(app, settings.access_log)
-    # the protocol-level lane answers before any ASGI middleware: only when none sits around the app
-    # (an access log would miss its lines; a trusted proxy's address would not be applied to its limits)
-    lane = app if served is app and isinstance(app, Front) and not settings.forwarded_allow_ips else None
+    # the protocol-level lane answers before uvicorn's own middleware: not behind a trusted proxy, whose
+    # client address its rate limits would not see (the access log and the metrics offer the lane too)
+    lane = served if isinstance(served, Front) and not settings.forwarded_allow_ips else None
     server = _Server(uvicorn.Config(
         served, host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
         server_header=False, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,

@@ -110,6 +110,7 @@ class AccessLog:
         if mode not in ("plain", "json"):
             raise ValueError(f"--access-log must be off, plain or json, got {mode!r}")
         self.app, self.json = app, mode == "json"
+        self._lane: Callable[[Scope], Any] | None = getattr(app, "answer_now", None)
         self._stream = stream
         self._lines: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -135,6 +136,18 @@ class AccessLog:
             await self.app(scope, receive, counting_send)
         finally:
             self._add(self.line(scope, status, sent, time.perf_counter() - start))
+
+    def answer_now(self, scope: Scope) -> Any:
+        """The protocol-level lane of the app within (http/guard.py; None: it has none, or no answer
+        now), each answer logged like any other request."""
+        lane = self._lane
+        if lane is None:
+            return None
+        start = time.perf_counter()
+        answer = lane(scope)  # (status, headers, body) or None
+        if answer is not None:
+            self._add(self.line(scope, answer[0], len(answer[2]), time.perf_counter() - start))
+        return answer
 
     def line(self, scope: Scope, status: int, sent: int, seconds: float) -> str:
         """The access line of one request (without its newline)."""
