@@ -97,7 +97,9 @@ def sign_in(b: Any, site: Site, key: str, path: str = "/console/") -> None:
     b.get(f"{site.server.base_url}/console/signin?next={path}")
     b.find_element("id", "key").send_keys(key)
     b.find_element("css selector", "form button.primary").click()
-    wait(b, lambda: b.current_url.endswith(path), f"signed in at {path}")
+    # the URL moves when the navigation starts: wait for the signed-in page itself (its sign-out form)
+    wait(b, lambda: b.current_url.endswith(path) and b.execute_script("return document.readyState") == "complete"
+         and bool(b.find_elements("css selector", "form[action$='/signout']")), f"signed in at {path}")
 
 
 def wait(b: Any, ok: Callable[[], bool], what: str, timeout: float = 20) -> None:
