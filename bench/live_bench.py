@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import socket
 import statistics
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import PY, Figure, cli, free_port, pin, print_figures, rss_mb, sessionhub, wrk
+from bench.harness import PY, Figure, cli, free_port, pin, print_figures, process, rss_mb, sessionhub, wrk
 from sessionhub import streamrank
 
 USER = "00000000-0000-0000-0000-00000000000{}"
@@ -85,6 +86,7 @@ async def _fanout(host: str, port: int, path: str, n: int, rounds: int, post: st
     await asyncio.sleep(0.5)
     latencies: list[float] = []
     writes: list[float] = []
+    from_send: list[float] = []
     print(json.dumps({"subscribed": len(subs)}), flush=True)  # a profiler may start now
     cpu = time.process_time()  # the client's own CPU over the rounds: is the reader what is measured?
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}", headers={"api_key": key}) as c:
@@ -104,11 +106,13 @@ async def _fanout(host: str, port: int, path: str, n: int, rounds: int, post: st
                 print(f"round {r}: {missing} of {n} subscribers got nothing within 10 s", file=sys.stderr, flush=True)
             latencies += [max(0.0, s.arrivals[b] - done) for s, b in zip(subs, before, strict=True)
                           if s.events > b]
+            from_send += [s.arrivals[b] - sent for s, b in zip(subs, before, strict=True) if s.events > b]
             await asyncio.sleep(0.2)
     cpu = time.process_time() - cpu
     for s in subs:
         s.transport.close()
-    print(json.dumps({"latencies": latencies, "writes": writes, "expected": n * rounds, "client_cpu": cpu}),
+    print(json.dumps({"latencies": latencies, "writes": writes, "expected": n * rounds, "client_cpu": cpu,
+                      "from_send": from_send}),
           flush=True)
 
 
@@ -220,24 +224,60 @@ def idle_memory(pid: int, port: int, path: str, n: int) -> list[Figure]:
     ]
 
 
-def fanout(port: int, key: str, token: str, n: int, rounds: int) -> list[Figure]:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _fanout_run(port: int, pid: int, key: str, token: str, n: int, rounds: int) -> dict[str, Any]:
+    """The fan-out child against ``port`` (server ``pid``): its figures plus the server's CPU over the rounds."""
     body = json.dumps({"token_session": token, "passings_list": [
         {"bib": "1", "num_passing": "NUM", "timestamp": "2023-02-03T16:08:18.263Z"}]}).replace('"NUM"', "NUM")
+    proc = _spawn("fanout", "127.0.0.1", str(port), f"/v0/sessions/{token}/stream", str(n), str(rounds),
+                  "/v0/passings", body, key)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # subscribed: the rounds start
+    cpu = _cpu_s(pid)
+    out, _ = proc.communicate(timeout=600)
+    got: dict[str, Any] = json.loads(out.splitlines()[-1])
+    got["server_cpu"] = _cpu_s(pid) - cpu
+    if len(got["latencies"]) < got["expected"]:
+        raise RuntimeError(f"only {len(got['latencies'])} of {got['expected']} events arrived")
+    return got
 
-    def run(count: int) -> tuple[list[float], list[float]]:
-        proc = _spawn("fanout", "127.0.0.1", str(port), f"/v0/sessions/{token}/stream", str(count), str(rounds),
-                      "/v0/passings", body, key)
-        out, _ = proc.communicate(timeout=600)
-        got = json.loads(out.splitlines()[-1])
-        if len(got["latencies"]) < got["expected"]:
-            raise RuntimeError(f"only {len(got['latencies'])} of {got['expected']} events arrived")
-        return [x * 1e6 for x in got["latencies"]], [x * 1e6 for x in got["writes"]]
 
-    many, writes = run(n)
-    p99 = statistics.quantiles(many, n=100)[98]
-    return [Figure(f"one change reaching {n:,} subscribers of it, p99 after the write's 2xx ({rounds} changes)",
-                   p99, "µs", "the write's own round trip, median (µs)", statistics.median(writes),
-                   "<= 50,000 µs", p99 <= 50_000)]
+def _p99(xs: list[float]) -> float:
+    return statistics.quantiles([x * 1e6 for x in xs], n=100)[98]
+
+
+def fanout(pid: int, port: int, key: str, token: str, n: int, rounds: int, floor: bool = False) -> list[Figure]:
+    """``rounds`` changes to ``n`` subscribers: p99 after the write's 2xx (the write's round trip
+    beside it), and from the write's send; with ``floor``, the same client against bench/raw_fanout.py
+    (one pre-encoded frame written to every stream in one loop) in the same run: what the loop, the
+    kernel's loopback writes and this client cost without sessionhub."""
+    got = _fanout_run(port, pid, key, token, n, rounds)
+    p99 = _p99(got["latencies"])
+    figures = [
+        Figure(f"one change reaching {n:,} subscribers of it, p99 after the write's 2xx ({rounds} changes)",
+               p99, "µs", "the write's own round trip, median (µs)", statistics.median(got["writes"]) * 1e6,
+               "<= 50,000 µs", p99 <= 50_000),
+        Figure(f"the same, p99 after the write was sent ({n:,} subscribers)", _p99(got["from_send"]), "µs",
+               "server CPU per change (µs)", got["server_cpu"] / rounds * 1e6, "-", True),
+        Figure(f"the same: the client's own CPU per change ({n:,} subscribers)", got["client_cpu"] / rounds * 1e6,
+               "µs", "server CPU per change (µs)", got["server_cpu"] / rounds * 1e6, "-", True),
+    ]
+    if floor:
+        raw_port = free_port()
+        with process(pin(0, [PY, "-m", "bench.raw_fanout", str(raw_port)]), raw_port,
+                     Path(tempfile.gettempdir()) / "raw_fanout.log") as raw_pid:
+            raw = _fanout_run(raw_port, raw_pid, key, token, n, rounds)
+        figures.append(Figure(f"floor: a raw asyncio server writing one frame to {n:,} streams, same client, p99 after "
+                              "its 2xx", _p99(raw["latencies"]), "µs", "its CPU per change (µs)",
+                              raw["server_cpu"] / rounds * 1e6, "-", True))
+        figures.append(Figure(f"floor: the same, p99 after the write was sent ({n:,} streams)", _p99(raw["from_send"]),
+                              "µs", "the client's CPU per change (µs)", raw["client_cpu"] / rounds * 1e6, "-", True))
+    return figures
 
 
 def burst(port: int, key: str, token: str, n: int, rate: int, seconds: float) -> list[Figure]:
@@ -370,9 +410,9 @@ def main(quick: bool = False, only: tuple[str, ...] = GROUPS, fan_n: int | None 
                                    f"?access_key={key}", subscribers)
             idle_kb = next(f.value for f in figures if f.name.startswith("resident memory per idle"))
         if "fanout" in only:
-            figures += fanout(port, key, token, fan, rounds)
+            figures += fanout(pid, port, key, token, fan, rounds, floor=True)
             if fan != 1_000:
-                figures += fanout(port, key, token, 1_000, rounds)  # the previous run's figure, same run
+                figures += fanout(pid, port, key, token, 1_000, rounds)  # the previous run's figure, same run
         if "burst" in only:
             figures += burst(port, key, token, burst_n, 100, burst_s)
         if "304" in only:
