@@ -16,7 +16,7 @@ import uvicorn
 
 from sessionhub.config import Settings
 from sessionhub.http import create_app
-from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, guarded_protocol
+from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, Front, guarded_protocol
 from sessionhub.runtime import Runtime, build
 from tests.conftest import free_port
 
@@ -37,8 +37,10 @@ async def serve_live(settings: Settings, guarded: bool = False) -> AsyncIterator
     runtime = build(settings)
     await runtime.store.apply_migrations()
     port = free_port()
-    http: Any = guarded_protocol(ConnectionGuard(ConnectionLimits())) if guarded else "auto"
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, lifespan="on",
+    app = create_app(runtime)
+    front = app if isinstance(app, Front) else None  # as ``serve`` does: the protocol lane on
+    http: Any = guarded_protocol(ConnectionGuard(ConnectionLimits()), front) if guarded else "auto"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
                                            log_level="warning", access_log=False, http=http))
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -217,8 +217,10 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None) -> type
                 if answer is not None:
                     self._write_now(cycle, *answer)
                     return
-            if scope["method"] == "GET" and scope["path"].endswith("/stream"):
-                scope[CYCLE] = cycle  # the stream lane may write its frames directly (http/streamlane.py)
+            if answer_now is not None and scope["method"] == "GET" and scope["path"].endswith("/stream"):
+                # the stream lane may write its frames directly (http/streamlane.py); only where the
+                # protocol lane is on, i.e. nothing around the app must see each body (an access log counts bytes)
+                scope[CYCLE] = cycle
             super()._start_asgi_task(cycle, app)
 
         def _write_now(self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],

@@ -21,7 +21,8 @@ request's uvicorn cycle in its scope (``CYCLE``); the lane gives the stream a ``
 the one place that writes body bytes to a stream's connection without ``send``: one more chunk of
 the response's chunked body (uvicorn's own framing), and only while the response is started, not
 complete, the client connected and the connection's writes not paused by flow control. The
-middlewares around the app only look at ``http.response.start``, which still goes through ``send``.
+middlewares around the app only look at ``http.response.start``, which still goes through ``send``;
+where one would count the body (an access log), the protocol lane is off and so are direct writes.
 """
 
 from __future__ import annotations
