@@ -16,6 +16,7 @@ import uvicorn
 
 from sessionhub.config import Settings
 from sessionhub.http import create_app
+from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, Front, guarded_protocol
 from sessionhub.runtime import Runtime, build
 from tests.conftest import free_port
 
@@ -29,13 +30,18 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def serve_live(settings: Settings) -> AsyncIterator[Live]:
-    """A migrated runtime for ``settings`` served by uvicorn on a free port in this process."""
+async def serve_live(settings: Settings, guarded: bool = False) -> AsyncIterator[Live]:
+    """A migrated runtime for ``settings`` served by uvicorn on a free port in this process;
+    ``guarded``: behind the guarded protocol ``serve`` uses (http/guard.py), whose stream requests
+    get their frames written directly (http/streamlane.py), else on uvicorn's plain protocol."""
     runtime = build(settings)
     await runtime.store.apply_migrations()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning", access_log=False))
+    app = create_app(runtime)
+    front = app if isinstance(app, Front) else None  # as ``serve`` does: the protocol lane on
+    http: Any = guarded_protocol(ConnectionGuard(ConnectionLimits()), front) if guarded else "auto"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_level="warning", access_log=False, http=http))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -24,10 +24,12 @@ from tests.live.test_streams import batch, rufus, stream
 RETENTION = 6
 
 
-@pytest.fixture
-async def small(db_url: str) -> AsyncIterator[Live]:
-    """A server that replays only its last few changes and coalesces a reader 4 changes behind."""
-    async with serve_live(Settings(db=db_url, replay_retention=RETENTION, stream_max_behind=4)) as served:
+@pytest.fixture(params=["plain", "guarded"])
+async def small(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Live]:
+    """A server that replays only its last few changes and coalesces a reader 4 changes behind; on
+    uvicorn's plain protocol and on the guarded one (frames written directly to parked streams)."""
+    async with serve_live(Settings(db=db_url, replay_retention=RETENTION, stream_max_behind=4),
+                          guarded=request.param == "guarded") as served:
         yield served
 
 

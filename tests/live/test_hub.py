@@ -87,3 +87,32 @@ async def test_live_stats_count_subscriptions_lag_and_resets(runtime: Runtime) -
     assert stats.feed_lag == 0 and stats.published_seq == hub.last_seq
     sub.close()
     assert (await runtime.live_stats()).subscriptions == 0
+
+
+async def test_a_direct_hook_takes_delivery_without_a_wake_up_or_declines_and_wakes(runtime: Runtime) -> None:
+    hub = runtime.hub
+    sub = hub.subscribe(1, ["timing/session/T"], limit=3)
+    delivered: list[int] = []
+
+    def take_all() -> bool:
+        delivered.extend(c.seq for c in sub.take())
+        return True
+
+    sub.direct = take_all
+    waiter = asyncio.create_task(sub.wait(None))
+    await asyncio.sleep(0.01)
+    (a,) = await _append(runtime, 1, "timing/session/T")
+    await hub.catch_up()
+    await asyncio.sleep(0.01)
+    assert delivered == [a] and not waiter.done()  # taken in the publisher's pass: nobody woken
+    sub.direct = lambda: False  # declines (a paused connection): the hook is dropped, the task woken
+    (b,) = await _append(runtime, 1, "timing/session/T")
+    await hub.catch_up()
+    assert await asyncio.wait_for(waiter, 1) is True
+    assert sub.direct is None and [c.seq for c in sub.pending] == [b]
+    sub.direct = take_all  # an inbox at its limit overflows and wakes, the hook is not asked
+    sub.pending.extend(sub.pending * 2)
+    await _append(runtime, 1, "timing/session/T")
+    await hub.catch_up()
+    assert sub.overflowed and sub.direct is None and delivered == [a]
+    sub.close()

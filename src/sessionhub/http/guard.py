@@ -40,6 +40,7 @@ import msgspec
 from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
+from sessionhub.http.streamlane import CYCLE
 from sessionhub.http.throttled_log import ThrottledLog
 
 log = logging.getLogger("sessionhub.http")
@@ -216,6 +217,10 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None) -> type
                 if answer is not None:
                     self._write_now(cycle, *answer)
                     return
+            if answer_now is not None and scope["method"] == "GET" and scope["path"].endswith("/stream"):
+                # the stream lane may write its frames directly (http/streamlane.py); only where the
+                # protocol lane is on, i.e. nothing around the app must see each body (an access log counts bytes)
+                scope[CYCLE] = cycle
             super()._start_asgi_task(cycle, app)
 
         def _write_now(self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],

@@ -16,12 +16,22 @@ deleted the stream sends ``event: deleted`` and ends.
 
 A stream holds one hub subscription and one small task that waits for the client's disconnect;
 both end with the response, whichever side ends it. Stream steps of one change are computed once
-and shared by every subscriber of that change (``Memo``), so a change fans out to a thousand
-streams at the cost of a thousand socket writes.
+and shared by every subscriber of that change (``Memo``, which also shares a computation in flight).
+
+Fan-out without wake-ups. A plain-mode stream that is parked (caught up, waiting) and has a
+``Wire`` (a direct writer to its connection, given by the stream lane, http/streamlane.py) sets
+its subscription's ``direct`` hook: the hub's publishing pass then writes the change's shared frame
+straight to the connection, for every parked subscriber in one synchronous loop, with no task
+woken. A change whose step is not computed yet is computed once (``Memo.soon``) and written to
+every subscriber waiting for it in one pass. Anything else (patch mode, a deleted object, a
+connection whose writes are paused by flow control because the client stopped reading, a failed
+computation) declines, and the stream's task takes over exactly as without the hook: flow control
+blocks it, its inbox overflows after ``max_behind`` changes, and it is coalesced to a ``reset``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -93,12 +103,27 @@ def heartbeat_interval() -> float:
     return HEARTBEAT_S  # read at each tick, so a test may shorten it
 
 
+class Wire(Protocol):
+    """A direct writer of a stream's body (http/streamlane.py): the bytes as one more body chunk of
+    the response, written now; False (nothing written) when they cannot be written now (the
+    connection's writes are paused by flow control, or it is gone)."""
+
+    def write_now(self, body: bytes) -> bool: ...
+
+
+StepKey = tuple[str, str, int]
+
+
 class Memo:
-    """Steps by (feed kind, topic, seq), shared by every stream of one process (bounded, FIFO)."""
+    """Steps by (feed kind, topic, seq), shared by every stream of one process (bounded, FIFO); a
+    step being computed is computed once, whoever else asks meanwhile waits for it."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._steps: dict[tuple[str, str, int], Step | None] = {}
+        self._steps: dict[StepKey, Step | None] = {}
+        self._running: dict[StepKey, asyncio.Future[None]] = {}
+        self._then: dict[StepKey, list[Callable[[], None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def cached(self, feed: Feed, change: Change) -> Step | None:
         """The step if already computed (None included), else ``MISS`` (no coroutine on the hot path)."""
@@ -106,15 +131,51 @@ class Memo:
 
     async def step(self, feed: Feed, change: Change) -> Step | None:
         key = (feed.kind, feed.topic, change.seq)
-        if key in self._steps:
+        while key not in self._steps:
+            running = self._running.get(key)
+            if running is None:
+                break
+            await asyncio.wait((running,))  # computed by another stream (if it failed: computed here)
+        else:
             return self._steps[key]
-        step = await feed.step(change)
-        if step is not None and not step.gone:
-            step = replace(step, wire=frame(step.data, change.seq, step.event))
-        if len(self._steps) >= self._size:
-            del self._steps[next(iter(self._steps))]
-        self._steps[key] = step
-        return step
+        done = self._running[key] = asyncio.get_running_loop().create_future()
+        try:
+            step = await feed.step(change)
+            if step is not None and not step.gone:
+                step = replace(step, wire=frame(step.data, change.seq, step.event))
+            if len(self._steps) >= self._size:
+                del self._steps[next(iter(self._steps))]
+            self._steps[key] = step
+            return step
+        finally:
+            del self._running[key]
+            done.set_result(None)
+
+    def soon(self, feed: Feed, change: Change, then: Callable[[], None]) -> None:
+        """Compute the step in a task of its own (once per change and feed), then call ``then`` (and
+        every other callback registered for it meanwhile) in one pass; ``then`` is called even when
+        the computation failed (``cached`` still answers ``MISS``: the caller's task takes over)."""
+        key = (feed.kind, feed.topic, change.seq)
+        waiting = self._then.get(key)
+        if waiting is not None:
+            waiting.append(then)
+            return
+        self._then[key] = [then]
+        task = asyncio.get_running_loop().create_task(self._fill(key, feed, change))
+        self._tasks.add(task)  # held until done (the loop keeps only weak references)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill(self, key: StepKey, feed: Feed, change: Change) -> None:
+        try:
+            await self.step(feed, change)
+        except Exception as exc:  # each waiting stream's own task retries and ends as it would
+            log.info("stream step %s failed: %r", key, exc)
+        finally:
+            for then in self._then.pop(key, ()):
+                try:
+                    then()
+                except Exception:  # one broken stream must not starve the others
+                    log.exception("stream delivery failed on %s", key)
 
 
 def frame(data: bytes, seq: int | None = None, event: str | None = None) -> bytes:
@@ -140,10 +201,20 @@ class EventStream:
     ``key_id``: the key it was authorized with (revoking it ends the stream); ``max_behind``: changes
     the subscriber may fall behind before it is coalesced (a ``reset`` to the latest state)."""
 
+    wire: Wire | None = None
+    """Set by the stream lane when the connection can be written directly (see the module's docstring)."""
+
     def __init__(self, hub: ChangeHub, replay: ReplayService, memo: Memo, heartbeat: Heartbeat, feed: Feed,
                  last_id: int | None, patch: bool, key_id: int | None = None, max_behind: int = 64) -> None:
         self.hub, self.replay, self.memo, self.heartbeat, self.feed = hub, replay, memo, heartbeat, feed
         self.last_id, self.patch, self.key_id, self.max_behind = last_id, patch, key_id, max_behind
+        self._sub: Subscription | None = None
+        self._cursor = 0
+        """While parked: the seq of the last change delivered (the direct path moves it)."""
+        self._awaiting = -1
+        """While parked: the seq whose step ``Memo.soon`` is computing for this stream (-1: none)."""
+        self._tried = -1
+        """The last seq ``Memo.soon`` computed for this stream (a miss after that: it failed)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         feed = self.feed
@@ -232,10 +303,63 @@ class EventStream:
                 await send({"type": "http.response.body", "body": out[0] if len(out) == 1 else b"".join(out),
                             "more_body": True})
             if not backlog and not sub.ready:
-                await sub.wait(None)
+                if self.wire is not None and not patch:  # changes are written in the publisher's pass
+                    self._sub, self._cursor, self._awaiting, self._tried = sub, cursor, -1, -1
+                    sub.direct = self._deliver
+                try:
+                    await sub.wait(None)
+                finally:
+                    sub.direct = None
+                    if self._sub is not None:
+                        cursor, self._sub = self._cursor, None
             if sub.beat:
                 sub.beat = False
                 await self._write(send, b": hb\n\n")
+
+    def _deliver(self) -> bool:
+        """``Subscription.direct`` of a parked plain-mode stream: write its pending changes' shared
+        frames to the connection now, in one write; True when they are written (or wait for a step
+        ``Memo.soon`` computes), False to hand them to the stream's task (nothing taken)."""
+        sub = self._sub
+        if sub is None or sub.closed:
+            return False
+        memo, feed, cursor = self.memo, self.feed, self._cursor
+        out: list[bytes] = []
+        done = 0
+        for change in sub.pending:
+            if change.seq > cursor:
+                step = memo.cached(feed, change)
+                if step is MISS:
+                    if change.seq == self._tried:
+                        return False  # its computation failed: the task retries, and ends as it would
+                    if self._awaiting != change.seq:
+                        self._awaiting = change.seq
+                        memo.soon(feed, change, self._computed)
+                    break
+                if step is not None:
+                    if step.gone:
+                        break  # the task sends ``deleted`` and ends the stream
+                    out.append(step.wire)
+                cursor = change.seq
+            done += 1
+        if out:
+            assert self.wire is not None
+            if not self.wire.write_now(out[0] if len(out) == 1 else b"".join(out)):
+                return False  # paused (a slow reader) or gone: the task's path blocks, overflows, coalesces
+        self._cursor = cursor
+        del sub.pending[:done]
+        if not sub.pending:
+            return True
+        return self._awaiting == sub.pending[0].seq  # else a deleted object: the task ends the stream
+
+    def _computed(self) -> None:
+        """``Memo.soon`` finished the step this parked stream waits for: deliver, or wake the task."""
+        sub = self._sub
+        if sub is None or sub.direct is None:
+            return  # the task took over meanwhile
+        self._tried, self._awaiting = self._awaiting, -1
+        if not self._deliver():
+            sub.kick()
 
     @staticmethod
     def _diff(old: Any, new: Any) -> bytes:

@@ -13,13 +13,23 @@ Streams are capped by count, since an idle one costs a descriptor and a few KB f
 client likes: at most ``max_per_address`` open streams from one client address and
 ``max_per_account`` of one account (all its keys); a stream over a cap is answered 429 with
 ``Retry-After`` in the dialect's error shape (logged at most once per 10 s per kind).
+
+Direct writes. A change of a topic followed by 10,000 streams went through 10,000 task wake-ups
+and 10,000 ASGI ``send`` calls (a message dict, its checks, the middlewares' wrappers), which was
+most of the fan-out's CPU (docs/live.md). The guarded protocol (http/guard.py) leaves a stream
+request's uvicorn cycle in its scope (``CYCLE``); the lane gives the stream a ``CycleWire`` over it,
+the one place that writes body bytes to a stream's connection without ``send``: one more chunk of
+the response's chunked body (uvicorn's own framing), and only while the response is started, not
+complete, the client connected and the connection's writes not paused by flow control. The
+middlewares around the app only look at ``http.response.start``, which still goes through ``send``;
+where one would count the body (an access log), the protocol lane is off and so are direct writes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from starlette.requests import Request
 from starlette.routing import Route
@@ -35,6 +45,27 @@ log = logging.getLogger("sessionhub.http")
 
 StreamHandler = Callable[[Request], Awaitable[EventStream]]
 K = TypeVar("K", str, int)
+CYCLE = "sessionhub.stream_cycle"
+"""Scope key: the uvicorn request cycle of a stream request (set by the guarded protocol)."""
+
+
+class CycleWire:
+    """Body chunks written straight to a uvicorn (httptools) response's connection (see the module's
+    docstring); ``write_now`` answers False, writing nothing, whenever ``send`` would have to wait or
+    would drop the bytes."""
+
+    __slots__ = ("_cycle",)
+
+    def __init__(self, cycle: Any) -> None:
+        self._cycle = cycle
+
+    def write_now(self, body: bytes) -> bool:
+        cycle = self._cycle
+        if (cycle.disconnected or cycle.flow.write_paused or not cycle.response_started or cycle.response_complete
+                or cycle.transport.is_closing()):
+            return False
+        cycle.transport.write(b"%x\r\n%b\r\n" % (len(body), body) if cycle.chunked_encoding else body)
+        return True
 
 
 class StreamLane:
@@ -79,6 +110,9 @@ class StreamLane:
                     return
                 _count(self.per_address, address, 1)
                 _count(self.per_account, account, 1)
+                cycle = scope.get(CYCLE)
+                if cycle is not None:
+                    response.wire = CycleWire(cycle)
                 try:
                     await response(scope, receive, send)
                 finally:

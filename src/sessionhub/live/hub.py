@@ -20,6 +20,13 @@ those topics published from then on; the subscriber waits on it (``Subscription.
 that falls more than its ``limit`` of changes behind (``MAX_PENDING`` unless the subscriber asks for
 another) is marked ``overflowed`` and emptied, so a slow subscriber costs bounded memory: a stream
 then coalesces (sends the latest state as a ``reset``), a long-poll simply re-reads its version.
+
+Delivery in the publisher's pass. A subscriber that is parked (waiting, nothing to do) may set
+``Subscription.direct``: ``push`` then calls it right after appending the change, and when it
+answers True (it delivered the pending changes itself, or took charge of them) no waiter is woken.
+That is how a change reaches 10,000 idle streams without 10,000 task wake-ups (http/sse.py). When
+it answers False the hook is dropped and the subscriber's task is woken as usual, so the inbox,
+its overflow and its ordering are the same either way.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ class Subscription:
     """One subscriber's inbox. Not thread-safe: used on the event loop only."""
 
     __slots__ = ("_hub", "keys", "key_id", "limit", "pending", "overflowed", "closed", "revoked", "quiet", "beat",
-                 "_waiter")
+                 "direct", "_waiter")
 
     def __init__(self, hub: ChangeHub, keys: tuple[str, ...], key_id: int | None = None,
                  limit: int = MAX_PENDING) -> None:
@@ -82,6 +89,9 @@ class Subscription:
         """Nothing arrived since the last ``Heartbeat`` tick."""
         self.beat = False
         """A heartbeat is due (set by ``Heartbeat``, cleared by the subscriber)."""
+        self.direct: Callable[[], bool] | None = None
+        """Set by a parked subscriber: delivers ``pending`` in the publisher's pass (True) or declines
+        (False: the hook is dropped and the waiter woken). See the module's docstring."""
         self._waiter: asyncio.Future[None] | None = None
 
     def push(self, change: Change) -> None:
@@ -93,6 +103,15 @@ class Subscription:
         elif not self.pending or self.pending[-1].seq != change.seq:  # one change may match two keys
             self.pending.append(change)
         self.quiet = False
+        direct = self.direct
+        if direct is not None and not self.overflowed and direct():
+            return
+        self.direct = None
+        _wake(self._waiter)
+
+    def kick(self) -> None:
+        """Wake the waiter: a direct deliverer hands what it could not deliver back to the task."""
+        self.direct = None
         _wake(self._waiter)
 
     def take(self) -> list[Change]:
