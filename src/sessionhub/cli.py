@@ -190,7 +190,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
     server = _Server(uvicorn.Config(
         served, host=host, port=port, lifespan="on", access_log=False, log_level="info", log_config=None,
         server_header=False, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-        http=guarded_protocol(guard, lane),
+        http=guarded_protocol(guard, lane, direct_streams=served is app),  # an access log counts each body
         proxy_headers=bool(settings.forwarded_allow_ips), forwarded_allow_ips=list(settings.forwarded_allow_ips),
         timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
         backlog=settings.listen_backlog,

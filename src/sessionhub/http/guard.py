@@ -153,11 +153,14 @@ class Front(Protocol):
     def answer_now(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None: ...
 
 
-def guarded_protocol(guard: ConnectionGuard, front: Front | None = None) -> type[HttpToolsProtocol]:
+def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
+                     direct_streams: bool = True) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with ``guard``'s deadlines and caps (pass as ``Config(http=...)``),
-    and ``front``'s protocol-level lane."""
+    and ``front``'s protocol-level lane. ``direct_streams``: with a ``front``, streams may write their
+    frames straight to the connection (off where something around the app counts each body's bytes)."""
     limits = guard.limits
     answer_now = front.answer_now if front is not None else None
+    direct = answer_now is not None and direct_streams
 
     class GuardedProtocol(HttpToolsProtocol):
         _address: str | None = None  # set once admitted (counted in the guard)
@@ -217,9 +220,9 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None) -> type
                 if answer is not None:
                     self._write_now(cycle, *answer)
                     return
-            if answer_now is not None and scope["method"] == "GET" and scope["path"].endswith("/stream"):
-                # the stream lane may write its frames directly (http/streamlane.py); only where the
-                # protocol lane is on, i.e. nothing around the app must see each body (an access log counts bytes)
+            if direct and scope["method"] == "GET" and scope["path"].endswith("/stream"):
+                # the stream lane may write its frames directly (http/streamlane.py): only where the
+                # protocol lane is on and nothing around the app must see each body
                 scope[CYCLE] = cycle
             super()._start_asgi_task(cycle, app)
 
