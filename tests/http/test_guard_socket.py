@@ -270,3 +270,39 @@ def heads_and_bodies_safe(raw: bytes) -> list[object]:
         return list(heads_and_bodies(raw))
     except (ValueError, KeyError):
         return []
+
+
+def _answer(s: socket.socket, request: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """Send ``request`` and read its one answer."""
+    s.sendall(request)
+    raw = b""
+    deadline = time.monotonic() + 20
+    while not heads_and_bodies_safe(raw) and time.monotonic() < deadline:
+        raw += s.recv(65536)
+    (answer,) = heads_and_bodies(raw)
+    return answer
+
+
+def test_a_poll_repeated_byte_for_byte_is_checked_every_time(tmp_path: Path) -> None:
+    """A poller sends the same bytes again and again (answered without parsing them again, see
+    tests/http/test_guard_repeat.py): a change is still seen at once, the key's rate limit still bites,
+    and a revoked key is refused at its next poll."""
+    with served(tmp_path, "--rate-per-key", "0.01", "--rate-key-burst", "10") as server:
+        key, token = session(server)  # two of the key's 10 requests
+        get = f"GET /v0/sessions/{token} HTTP/1.1\r\nHost: x\r\napi_key: {key}\r\n\r\n".encode()
+        s = connect(server)
+        first = [_answer(s, get) for _ in range(3)]
+        assert all(a == first[0] for a in first) and b'"passings":0' in first[0][2]
+        with httpx.Client(base_url=server.base_url, headers={"api_key": key}) as c:
+            posted = c.post("/v0/passings", json={"token_session": token, "passings_list": [
+                {"bib": "7", "num_passing": 1, "timestamp": "2024-05-01T10:00:00Z"}]})
+            assert posted.status_code == 201, posted.text
+        changed = [_answer(s, get) for _ in range(3)]
+        assert all(a[0] == b"HTTP/1.1 200 OK" and b'"passings":1' in a[2] for a in changed), changed
+        assert changed[0][1][b"etag"] != first[0][1][b"etag"]
+        server.cli("keys", "revoke", key)
+        assert _answer(s, get)[0].startswith(b"HTTP/1.1 401 ")  # the key's 10th request
+        other = server.cli("keys", "create", "--account", "acme", "--access", "READ")
+        get = get.replace(key.encode(), other.encode())
+        assert all(_answer(s, get)[0] == b"HTTP/1.1 200 OK" for _ in range(10))
+        assert _answer(s, get)[0].startswith(b"HTTP/1.1 429 ")  # past the new key's burst

@@ -24,6 +24,13 @@ descriptors and every new client was refused by the kernel (EMFILE) while they s
   socket, with uvicorn's default headers and keep-alive rules, and no ASGI task, request cycle or
   message is made: that is how a polled GET gets past a raw ASGI function on the same uvicorn
   (docs/http.md has the figures). Anything else goes to the ASGI app as usual.
+- **A poll repeated.** A poller sends the same bytes again and again on its connection. When a read
+  held exactly one whole GET and the lane answered it, the connection keeps those bytes and their
+  scope; the next read that is byte for byte the same is offered to the lane with that scope without
+  being parsed again (no parser callbacks, no scope, no request cycle). Every check the lane makes is
+  made again (rate limits, the key, the version) on a fresh copy of that scope; if the lane does not
+  answer, the bytes are parsed as usual and what the lane noted on its copy (the rate limiter's
+  mark that it counted the request) goes with the parsed request, so nothing is counted twice.
 
 The decision to guard uvicorn rather than switch servers was measured (docs/http.md).
 """
@@ -167,6 +174,10 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
         _deadline: asyncio.TimerHandle | None = None
         _reading = True  # between a request's first byte (or the connection's start) and its end
         _headers_done = False
+        _again: tuple[bytes, Scope] | None = None  # a poll's bytes and scope (as parsed), to answer again unparsed
+        _began = 0  # requests begun in the current read
+        _answered: Scope | None = None  # the scope (as parsed) the lane answered in the current read
+        _carry: Scope | None = None  # what the lane noted on a repeat it did not answer, for its parsed self
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -189,7 +200,14 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
             if self._address is None:  # refused: its request is read (so closing resets nothing); close
                 self.transport.close()
                 return
+            again = self._again
+            if again is not None and data == again[0] and self._answer_again(again[1]):
+                return
+            self._began, self._answered = 0, None
             super().data_received(data)
+            # exactly one whole request in this read, answered by the lane, the connection kept open
+            self._again = (data, self._answered) if (
+                self._answered is not None and self._began == 1 and not self._reading) else None
             if self._reading:
                 if self._deadline is None:
                     self._arm(limits.body_timeout if self._headers_done else limits.header_timeout)
@@ -198,6 +216,7 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
 
         def on_message_begin(self) -> None:
             self._reading, self._headers_done = True, False
+            self._began += 1
             super().on_message_begin()
 
         def on_headers_complete(self) -> None:
@@ -211,13 +230,17 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
 
         def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
             scope = cast(Scope, cycle.scope)
-            if answer_now is not None and scope["method"] == "GET" and app is self.app and not _has_body(scope):
-                try:
-                    answer = answer_now(scope)
-                except Exception as exc:  # never let the lane cost a request: the ASGI app answers
-                    guard.notes.note("lane", "protocol lane fell through on GET %s: %r", scope["path"], exc)
-                    answer = None
+            carry = self._carry
+            if carry is not None:  # a repeat the lane was offered unparsed and did not answer: not again
+                self._carry = None
+                for name, value in carry.items():
+                    scope.setdefault(name, value)
+            elif answer_now is not None and scope["method"] == "GET" and app is self.app and not _has_body(scope):
+                parsed = dict(scope)
+                answer = self._lane(scope)
                 if answer is not None:
+                    if cycle.keep_alive:
+                        self._answered = parsed
                     self._write_now(cycle, *answer)
                     return
             if direct and scope["method"] == "GET" and scope["path"].endswith("/stream"):
@@ -226,23 +249,52 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
                 scope[CYCLE] = cycle
             super()._start_asgi_task(cycle, app)
 
+        def _lane(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+            assert answer_now is not None
+            try:
+                return answer_now(scope)
+            except Exception as exc:  # never let the lane cost a request: the ASGI app answers
+                guard.notes.note("lane", "protocol lane fell through on GET %s: %r", scope["path"], exc)
+                return None
+
+        def _answer_again(self, parsed: Scope) -> bool:
+            """Answer a repeated poll (``parsed``: its first time's scope) on the lane, if it answers now;
+            else keep what the lane noted on the copy it was offered for the request's parsed scope."""
+            cycle = self.cycle
+            if self.pipeline or self.flow.read_paused or (cycle is not None and not cycle.response_complete):
+                return False
+            scope = dict(parsed)
+            answer = self._lane(scope)
+            if answer is None:
+                self._carry = {name: value for name, value in scope.items() if name not in parsed}
+                return False
+            self._unset_keepalive_if_required()
+            self.transport.write(self._response(*answer, keep_alive=True))
+            self.on_response_complete()
+            return True
+
         def _write_now(self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],
                        body: bytes) -> None:
             """What uvicorn's cycle writes for this answer, without the cycle's task."""
-            content = [STATUS_LINE[status]]
-            for name, value in self.server_state.default_headers:
-                content += [name, b": ", value, b"\r\n"]
-            for name, value in headers:
-                content += [name, b": ", value, b"\r\n"]
-            if not cycle.keep_alive:
-                content.append(b"connection: close\r\n")
-            content += [b"\r\n", body]
-            self.transport.write(b"".join(content))
+            self.transport.write(self._response(status, headers, body, keep_alive=cycle.keep_alive))
             cycle.response_started = cycle.response_complete = True
             cycle.message_event.set()
             if not cycle.keep_alive:
                 self.transport.close()
             cycle.on_response()
+
+        def _response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *,
+                      keep_alive: bool) -> bytes:
+            """The bytes uvicorn's cycle would write for this answer (its default headers included)."""
+            content = [STATUS_LINE[status]]
+            for name, value in self.server_state.default_headers:
+                content += [name, b": ", value, b"\r\n"]
+            for name, value in headers:
+                content += [name, b": ", value, b"\r\n"]
+            if not keep_alive:
+                content.append(b"connection: close\r\n")
+            content += [b"\r\n", body]
+            return b"".join(content)
 
         def _arm(self, seconds: float) -> None:
             self._deadline = self.loop.call_later(seconds, self._expired)
