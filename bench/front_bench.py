@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.cpu_per_request import cpu_s
 from bench.harness import PY, cli, free_port, pin, process
 
 ATTACKERS = [f"127.0.0.{n}" for n in range(2, 10)]
@@ -152,7 +153,7 @@ def attack(seconds: float, total: int) -> None:
     key = cli(db, "keys", "create", "--account", "legit", "--access", "READ_WRITE")
     bad = cli(db, "keys", "create", "--account", "mallory", "--access", "READ_WRITE")
     port = free_port()
-    with serve(db, port, tmp / "server.log"):
+    with serve(db, port, tmp / "server.log") as pid:
         token = seed(f"http://127.0.0.1:{port}", key, 31)
         their = seed(f"http://127.0.0.1:{port}", bad, 1)
         path = f"/v0/sessions/{token}"
@@ -162,6 +163,7 @@ def attack(seconds: float, total: int) -> None:
         half = total // 2  # two processes: one holds at most ~12,500 of its 20,000 descriptors
         procs = [multiprocessing.Process(target=attacker, args=(port, half, i, stream, seconds + 5, queue))
                  for i in range(2)]
+        cpu_before = cpu_s(pid)
         for p in procs:
             p.start()
         time.sleep(2)
@@ -174,6 +176,7 @@ def attack(seconds: float, total: int) -> None:
             outcomes.update(queue.get(timeout=seconds + 60))
         for p in procs:
             p.join(30)
+        cpu = cpu_s(pid) - cpu_before
         log = (tmp / "server.log").read_text()
     print(f"\n## Front door: {total:,} attacker connections from {len(ATTACKERS)} addresses, default limits\n")
     print("| legit client (new connection per GET, 20/s) | GETs | success | p50 ms | p99 ms |\n|---|---|---|---|---|")
@@ -181,7 +184,9 @@ def attack(seconds: float, total: int) -> None:
         print(f"| {name} | {sent} | {100 * ok / max(1, sent):.1f}% | {pct(lat, 50):.1f} | {pct(lat, 99):.1f} |")
     print(f"| during the attack, after its first 10 s (all {total:,} connects tried) | {len(settled)} | - | "
           f"{pct(settled, 50):.1f} | {pct(settled, 99):.1f} |")
-    print("\nattackers' first answers:", ", ".join(f"{k}: {v:,}" for k, v in sorted(outcomes.items())))
+    print(f"\nserver CPU during the attack: {cpu:.1f} s ({cpu / total * 1e6:.0f} µs per attacker connection, "
+          "its probes included)")
+    print("attackers' first answers:", ", ".join(f"{k}: {v:,}" for k, v in sorted(outcomes.items())))
     print("server log lines about limits:", sum("refused" in line or "did not arrive" in line
                                                for line in log.splitlines()))
 

@@ -305,4 +305,6 @@ def test_a_poll_repeated_byte_for_byte_is_checked_every_time(tmp_path: Path) -> 
         other = server.cli("keys", "create", "--account", "acme", "--access", "READ")
         get = get.replace(key.encode(), other.encode())
         assert all(_answer(s, get)[0] == b"HTTP/1.1 200 OK" for _ in range(10))
-        assert _answer(s, get)[0].startswith(b"HTTP/1.1 429 ")  # past the new key's burst
+        status, headers, body = _answer(s, get)  # past the new key's burst: refused at the protocol level
+        assert status == b"HTTP/1.1 429 Too Many Requests" and int(headers[b"retry-after"]) >= 1
+        assert httpx.Response(429, content=body).json()["description"] == "Too many requests"

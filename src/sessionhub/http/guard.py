@@ -180,12 +180,14 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
         _carry: Scope | None = None  # what the lane noted on a repeat it did not answer, for its parsed self
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            address = self.client[0] if self.client else ""
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple | list) and peer else ""
             refusal = guard.admit(address)
-            if refusal is not None:
+            if refusal is not None:  # refused before uvicorn's own setup: a refusal costs as little as it can
+                self.transport = transport
                 guard.refuse(transport, refusal)
                 return
+            super().connection_made(transport)
             self._address = address
             self._arm(limits.header_timeout)
 

@@ -122,11 +122,15 @@ class RateLimit:
         self.app, self.limiter, self.render_for, self.lane = app, limiter, render_for, lane
 
     def answer_now(self, scope: Scope) -> Answer | None:
-        """The whole answer to GET ``scope`` if the fast lane has it without waiting for anything, the
-        rate limits checked first; else None, and the request goes the ASGI way (counted once: a
-        refused one is refused there again, an admitted one is marked so)."""
-        if self.lane is None or self.limiter.check(address_of(scope), raw_key(scope)) is not None:
+        """The whole answer to GET ``scope`` now: its refusal (429) when a rate limit bites, so a flood
+        costs no ASGI request at all, else the fast lane's answer if it has one without waiting for
+        anything; else None, and the request goes the ASGI way (marked as counted in)."""
+        if self.lane is None:
             return None
+        error = self.limiter.check(address_of(scope), raw_key(scope))
+        if error is not None:
+            refusal = self.render_for(scope["path"])(error)
+            return refusal.status_code, refusal.raw_headers, bytes(refusal.body)
         scope[ADMITTED] = True
         done, answer = run_now(self.lane.answer(scope))
         return answer if done else None
