@@ -81,7 +81,7 @@ def test_written_tells_a_map_only_when_asked_after_the_commit() -> None:
     m = _kept({10: (100, 1, 10), 20: (200, 1, 20)})
     m.remember((2, -10, 10_000), 5, (1, 1, 1))
     w = Written()
-    w.insert(1, [(150, 1, 50)])
+    w.insert(1, 1, [Passing(50, 150, "b")])
     w.delete(2)
     assert len(m) == 3  # nothing happens until the unit of work has committed
     w.tell(m)

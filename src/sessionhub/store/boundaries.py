@@ -25,7 +25,9 @@ of; the store that owns the map (the SQLite store: one process writes it) guaran
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from sessionhub.core.timing import Passing
 
 Key = tuple[int, int, int]
 """``(ts_ms, session_id, num_passing)``: a passing's place in a device's order."""
@@ -93,7 +95,7 @@ class PageBoundaries:
         windows = [w for w in self._windows if w[0] == device_id]
         if not windows:
             return
-        keys = list(keys)
+        keys = list(keys)  # made only now: most batches are of devices nobody pages deep
         for window in windows:
             _, low, high = window
             lowest = min((k for k in keys if low <= k[0] <= high), default=None)
@@ -115,17 +117,18 @@ class PageBoundaries:
 
 class Written:
     """What one unit of work changed of the passings, told to a map only once it has committed
-    (``tell``); a unit of work that rolls back is dropped untold."""
+    (``tell``); a unit of work that rolls back is dropped untold. Cheap to fill: the batches are
+    kept as they are, their keys made only for devices the map has windows of."""
 
     __slots__ = ("deleted", "inserted")
 
     def __init__(self) -> None:
-        self.inserted: dict[int, list[Key]] = {}
+        self.inserted: dict[int, list[tuple[int, Sequence[Passing]]]] = {}
         self.deleted: set[int] = set()
 
-    def insert(self, device_id: int, keys: Iterable[Key]) -> None:
-        """Rows with ``keys`` were (or may have been: repeats are skipped) stored for the device."""
-        self.inserted.setdefault(device_id, []).extend(keys)
+    def insert(self, device_id: int, session_id: int, passings: Sequence[Passing]) -> None:
+        """``passings`` were (or may have been: repeats are skipped) stored in the device's session."""
+        self.inserted.setdefault(device_id, []).append((session_id, passings))
 
     def delete(self, device_id: int) -> None:
         """Some or all of the device's passings were deleted."""
@@ -134,5 +137,5 @@ class Written:
     def tell(self, boundaries: PageBoundaries) -> None:
         for device_id in self.deleted:
             boundaries.deleted(device_id)
-        for device_id, keys in self.inserted.items():
-            boundaries.inserted(device_id, keys)
+        for device_id, batches in self.inserted.items():
+            boundaries.inserted(device_id, ((p.ts_ms, sid, p.num_passing) for sid, ps in batches for p in ps))

@@ -265,7 +265,7 @@ class Timing:
         change that records the batch); return how many were stored. Only inside a unit of work."""
         sid, did = session.id, session.device_id
         if self._written is not None:
-            self._written.insert(did, [(p.ts_ms, sid, p.num_passing) for p in passings])
+            self._written.insert(did, sid, passings)
         return await self._db.run_many(INSERT_PASSINGS, [(sid, did, seq, *p) for p in passings])
 
     async def passings_of_change(self, session_id: int, first: int, last: int, seq: int) -> list[StoredPassing]:
