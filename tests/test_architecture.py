@@ -160,6 +160,17 @@ def test_services_see_the_store_only_through_its_repositories() -> None:
                 assert name in STORE_TYPES, f"{path.name} imports {name}"
 
 
+SANS_IO_STORE = ("boundaries",)
+"""Store modules that only decide (kept page boundaries): no driver, no I/O, no other store module."""
+
+
+def test_the_store_s_sans_io_modules_import_only_the_core_and_pure_stdlib() -> None:
+    pure = {"__future__", "collections", "dataclasses", "typing"}
+    for stem in SANS_IO_STORE:
+        for name in imports_of(PACKAGE / "store" / f"{stem}.py"):
+            assert name.startswith("sessionhub.core") or name.split(".")[0] in pure, f"{stem}.py imports {name}"
+
+
 def test_repositories_are_written_once_and_engines_stay_apart() -> None:
     """Repositories import no driver; one engine's modules never import the other's."""
     store = PACKAGE / "store"

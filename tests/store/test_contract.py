@@ -564,6 +564,90 @@ async def test_every_page_at_every_offset_is_the_slice_of_the_full_order(store: 
                 assert got == expected[offset:offset + limit], (after, low, high, offset, limit)
 
 
+async def test_device_pages_stay_the_slice_of_the_order_while_passings_come_and_go(store: Store) -> None:
+    """Deep pages of a device start from boundaries kept between reads where the store keeps them
+    (SQLite, boundaries.py): reads in order, polls of the last page and jumps, interleaved with
+    appends, older passings, repeats, a rolled-back batch and device deletes (the next device may
+    take the deleted one's id), must each still be rows ``offset .. offset + limit`` of the order."""
+    rng = random.Random(11)
+    acme = await _account(store)
+    await _device(store, acme, "S-0", _token(90))  # a neighbour with its own passings, never paged
+    stored: list[tuple[int, int, int, str]] = []  # (ts_ms, session id, number, bib) of the paged device
+    generation = 0
+    timing = store.reads.timing
+
+    async def fresh_device() -> tuple[Device, list[TimingSession]]:
+        nonlocal generation
+        generation += 1
+        device = await _device(store, acme, f"S-{generation}", _token(100 + generation))
+        first = await _session(store, device, _token(200 + 2 * generation))
+        async with store.unit_of_work() as uow:
+            await uow.timing.close_session(first.id, 9_000, 1)
+        return device, [first, await _session(store, device, _token(201 + 2 * generation))]
+
+    async def add(session: TimingSession, passings: list[Passing]) -> None:
+        async with store.unit_of_work() as uow:
+            await uow.timing.add_passings(session, passings)
+        have = {(sid, n) for _, sid, n, _ in stored}
+        for p in passings:
+            if (session.id, p.num_passing) not in have:
+                have.add((session.id, p.num_passing))
+                stored.append((p.ts_ms, session.id, p.num_passing, p.bib))
+
+    async def check(low: int | None, high: int | None, offset: int, limit: int) -> None:
+        expected = [b for ts, _, _, b in sorted(stored) if (low is None or ts >= low) and (high is None or ts <= high)]
+        got = [r.passing.bib for r in await timing.passings_of_device(device.id, low, high, offset, limit)]
+        assert got == expected[offset:offset + limit], (low, high, offset, limit, len(expected))
+
+    device, sessions = await fresh_device()
+    number = 0
+    windows = [(None, None), (1_100, None), (None, 1_500), (1_200, 1_400)]
+    for step in range(120):
+        op = rng.random()
+        session = rng.choice(sessions)
+        if op < 0.3:  # appends: later than everything stored, some tied across sessions
+            top = max((ts for ts, *_ in stored), default=1_000)
+            batch = [Passing(number + i, top + rng.randrange(3) * 10, f"{generation}-a{number + i}") for i in range(4)]
+            number += 4
+            await add(session, batch)
+        elif op < 0.45:  # passings older than stored ones, and a repeat of a stored number
+            batch = [Passing(number + i, 1_000 + rng.randrange(60) * 10, f"{generation}-o{number + i}")
+                     for i in range(3)]
+            number += 3
+            mine = [n for _, sid, n, _ in stored if sid == session.id]
+            if mine:
+                batch.append(Passing(rng.choice(mine), 1_000, "a repeat is never stored"))
+            await add(session, batch)
+        elif op < 0.5:  # a batch that rolls back changes nothing
+            with pytest.raises(RuntimeError):
+                async with store.unit_of_work() as uow:
+                    await uow.timing.add_passings(session, [Passing(10_000 + step, 1_001, "rolled back")])
+                    raise RuntimeError("abort")
+        elif op < 0.6:  # an older passing committed while a reader pages: its pages before the commit are
+            # the old order's, its next ones the new order's
+            older = Passing(number, 1_000 + rng.randrange(60) * 10, f"{generation}-r{number}")
+            number += 1
+            async with store.unit_of_work() as uow:
+                await uow.timing.add_passings(session, [older])
+                for offset in range(0, len(stored) + 3, 3):
+                    await check(None, None, offset, 3)
+            stored.append((older.ts_ms, session.id, older.num_passing, older.bib))
+        elif op < 0.63:  # the device goes, with every passing; the next one may reuse its id
+            async with store.unit_of_work() as uow:
+                await uow.timing.delete_device(device.id)
+            stored.clear()
+            device, sessions = await fresh_device()
+        low, high = rng.choice(windows)
+        total = sum(1 for ts, *_ in stored if (low is None or ts >= low) and (high is None or ts <= high))
+        limit = rng.choice((1, 3, 5))
+        for offset in range(0, total + limit, limit):  # in order, past the end included
+            await check(low, high, offset, limit)
+        last = max(0, total - 1) // limit * limit
+        await check(low, high, last, limit)  # the last page polled again
+        for _ in range(3):  # jumps
+            await check(low, high, rng.randrange(total + 3), limit)
+
+
 async def test_share_links_are_found_by_hash_listed_per_object_and_revoked(store: Store) -> None:
     from sessionhub.core.shares import Kind
 

@@ -10,6 +10,12 @@ A unit of work that returns has committed durably; one that raises has rolled ba
 
 Other processes (the CLI) may write the same file: ``PRAGMA data_version`` on the read connection
 tells the change feed when to look for their changes.
+
+Kept page boundaries (boundaries.py) live here, one map per store: this process's units of work tell
+it what they committed (and nothing when they roll back). A commit it was not told of, another
+process's, clears it: the map records the read connection's ``data_version`` it describes, and each
+commit of ours checks the *write* connection's, which moves only when another connection committed
+(the read connection never does). See ``_told``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sessionhub.core.changes import Change
 from sessionhub.core.errors import SchemaError, StoreUnavailable
 from sessionhub.store import migrations
 from sessionhub.store.accounts import Accounts
+from sessionhub.store.boundaries import PageBoundaries, Written
 from sessionhub.store.db import Row, refuse_nul, refuse_nul_rows, sqlite_dialect
 from sessionhub.store.events import Events
 from sessionhub.store.paging import Paging
@@ -109,9 +116,16 @@ class SqliteAccounts(Accounts):
         return int(await self._db.value(_LAST_SEQ) or 0)
 
 
-def _repos(conn: sqlite3.Connection) -> Repos:
+def _repos(conn: sqlite3.Connection, boundaries: Callable[[], PageBoundaries] | None = None,
+           written: Written | None = None) -> Repos:
     db = SqliteDb(conn)
-    return Repos(SqliteAccounts(db), Timing(db), Parking(db), Paging(db), Events(db), Webhooks(db), Shares(db))
+    return Repos(SqliteAccounts(db), Timing(db, boundaries, written), Parking(db), Paging(db), Events(db),
+                 Webhooks(db), Shares(db))
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    """Moves when another connection (of any process) has committed since this one last looked."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 class SqliteStore:
@@ -128,6 +142,8 @@ class SqliteStore:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
         self._data_version = 0
         self._reads: Repos | None = None
+        self._pages = PageBoundaries()
+        self._writer_version = 0
 
     @property
     def reads(self) -> Repos:
@@ -159,7 +175,9 @@ class SqliteStore:
         self._writer = writer
         self._reader = self._connect()
         self._reader.execute("PRAGMA query_only = 1")
-        self._reads = _repos(self._reader)
+        self._pages = PageBoundaries(_data_version(self._reader))
+        self._writer_version = _data_version(writer)
+        self._reads = _repos(self._reader, self._boundaries)
 
     def close(self) -> None:
         for conn in (self._reader, self._writer):
@@ -218,15 +236,41 @@ class SqliteStore:
                 await loop.run_in_executor(self._thread, conn.execute, "BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"database is busy: {exc}") from exc
+            written, committing = Written(), False
             try:
-                yield _repos(conn)
+                yield _repos(conn, written=written)
+                committing = True
                 await loop.run_in_executor(self._thread, conn.execute, "COMMIT")
             except BaseException as exc:
+                if committing:  # a COMMIT that raised (or was cancelled) may still have committed
+                    self._pages.clear()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError):
                     raise StoreUnavailable(f"database error: {exc}") from exc
                 raise
+            self._told(written)
+
+    def _boundaries(self) -> PageBoundaries:
+        """The kept page boundaries, cleared first if the read connection sees a database state they do
+        not describe (a commit not yet told, or another process's)."""
+        assert self._reader is not None
+        self._pages.at(_data_version(self._reader))
+        return self._pages
+
+    def _told(self, written: Written) -> None:
+        """After our commit (the write lock released, still on the loop): the read connection's state
+        first, then whether anyone else committed since our previous look, which covers that state too.
+        Nobody else: the map describes the state before our commit plus what ``written`` says. Someone:
+        the map cannot know what they changed, so it starts empty."""
+        assert self._reader is not None and self._writer is not None
+        reader, writer = _data_version(self._reader), _data_version(self._writer)
+        if writer != self._writer_version:
+            self._pages.clear()
+        else:
+            written.tell(self._pages)
+        self._writer_version = writer
+        self._pages.version = reader
 
     async def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         """Committed changes after ``seq``, in order (the change hub's feed)."""

@@ -16,10 +16,11 @@ several processes (SQLite's one writer gives that for free; its driver drops the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sessionhub.core.timing import Device, DeviceStats, Passing, StoredPassing, Telemetry, TimingSession
+from sessionhub.store.boundaries import Key, PageBoundaries, Written
 from sessionhub.store.db import Db, Row
 
 _DEVICE_COLS = (
@@ -95,7 +96,8 @@ _SESSION_SPAN = "SELECT min(ts_ms), max(ts_ms) FROM passings WHERE session_id = 
 # its first row on an index alone (no joins, no row built: SQLite's passings_by_device_time holds the
 # whole key, as an index of a WITHOUT ROWID table carries the primary key), then reads ``limit`` rows
 # from that key. Same rows as ``LIMIT .. OFFSET`` (tests/store/test_contract.py checks every offset);
-# figures in docs/store.md.
+# figures in docs/store.md. Where the store keeps page boundaries (boundaries.py), a device's deep page
+# walks from the nearest kept one instead of from the window's start (_DEVICE_KEY_FROM).
 _SESSION_KEY_AT = (
     "SELECT num_passing FROM passings WHERE session_id = $1 AND num_passing >= $2 AND num_passing <= $3"
     " ORDER BY num_passing LIMIT 1 OFFSET $4"
@@ -107,6 +109,11 @@ _PASSINGS_OF_SESSION = (
 _DEVICE_KEY_AT = (
     "SELECT ts_ms, session_id, num_passing FROM passings WHERE device_id = $1 AND ts_ms >= $2 AND ts_ms <= $3"
     " ORDER BY ts_ms, session_id, num_passing LIMIT 1 OFFSET $4"
+)
+_DEVICE_KEY_FROM = (
+    "SELECT ts_ms, session_id, num_passing FROM passings WHERE device_id = $1"
+    " AND (ts_ms, session_id, num_passing) >= ($2, $3, $4) AND ts_ms <= $5"
+    " ORDER BY ts_ms, session_id, num_passing LIMIT 1 OFFSET $6"
 )
 _PASSINGS_OF_DEVICE = (
     f"{_PASSING_SELECT} WHERE p.device_id = $1 AND p.ts_ms >= $2 AND p.ts_ms <= $3"
@@ -152,10 +159,19 @@ def _passing(row: Row) -> StoredPassing:
 
 class Timing:
     """Devices, timing sessions and passings. Sessions and passings of other accounts are reached
-    only through ids the caller got from an account-checked lookup."""
+    only through ids the caller got from an account-checked lookup.
 
-    def __init__(self, db: Db) -> None:
+    Kept page boundaries (boundaries.py) exist only where one process writes the database and can
+    tell its readers every change: the SQLite store. Its read side passes ``boundaries`` (called
+    once per deep page: the map, checked against the database state the reader sees) and each of its
+    units of work passes ``written`` (told to the map after the commit). PostgreSQL passes neither:
+    several processes (``serve --workers N``) write one database, so a map in one would go stale."""
+
+    def __init__(self, db: Db, boundaries: Callable[[], PageBoundaries] | None = None,
+                 written: Written | None = None) -> None:
         self._db = db
+        self._boundaries = boundaries
+        self._written = written
 
     # devices ----------------------------------------------------------------------------------
 
@@ -199,6 +215,8 @@ class Timing:
 
     async def delete_device(self, device_id: int) -> list[str]:
         """Delete a device with its sessions and passings; return the deleted session tokens."""
+        if self._written is not None:
+            self._written.delete(device_id)
         await self._db.run(_DELETE_DEVICE_PASSINGS, device_id)
         rows = await self._db.all(_DELETE_DEVICE_SESSIONS, device_id)
         await self._db.run(_DELETE_DEVICE, device_id)
@@ -246,6 +264,8 @@ class Timing:
         """Store the passings whose number the session lacks, each stamped with change ``seq`` (the
         change that records the batch); return how many were stored. Only inside a unit of work."""
         sid, did = session.id, session.device_id
+        if self._written is not None:
+            self._written.insert(did, sid, passings)
         return await self._db.run_many(INSERT_PASSINGS, [(sid, did, seq, *p) for p in passings])
 
     async def passings_of_change(self, session_id: int, first: int, last: int, seq: int) -> list[StoredPassing]:
@@ -286,11 +306,30 @@ class Timing:
         low, high = _LOW if from_ms is None else from_ms, _HIGH if to_ms is None else to_ms
         if not offset:
             return [_passing(r) for r in await self._db.all(_PASSINGS_OF_DEVICE, device_id, low, high, limit)]
-        key = await self._db.one(_DEVICE_KEY_AT, device_id, low, high, offset)
+        key = await self._device_key_at(device_id, low, high, offset)
         if key is None:
             return []
         rows = await self._db.all(_PASSINGS_OF_DEVICE_FROM, device_id, key[0], key[1], key[2], high, limit)
         return [_passing(r) for r in rows]
+
+    async def _device_key_at(self, device_id: int, low: int, high: int, offset: int) -> Row | None:
+        """The key of row ``offset`` of the device's window, walked from the nearest kept boundary."""
+        if self._boundaries is None:
+            return await self._db.one(_DEVICE_KEY_AT, device_id, low, high, offset)
+        kept, window = self._boundaries(), (device_id, low, high)
+        near = kept.nearest(window, offset)
+        if near is None:
+            found = await self._db.one(_DEVICE_KEY_AT, device_id, low, high, offset)
+        elif near[0] == offset:
+            return near[1]
+        else:
+            at, (ts, sid, num) = near
+            found = await self._db.one(_DEVICE_KEY_FROM, device_id, ts, sid, num, high, offset - at)
+        if found is None:
+            return None
+        key: Key = (int(found[0]), int(found[1]), int(found[2]))
+        kept.remember(window, offset, key)
+        return key
 
     async def passings_after(
         self, session_id: int, after: int, from_ms: int | None, to_ms: int | None, offset: int, limit: int
