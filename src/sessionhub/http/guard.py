@@ -10,6 +10,7 @@ descriptors and every new client was refused by the kernel (EMFILE) while they s
   connection opening or of the request's first byte; its body within ``body_timeout`` seconds of the
   headers. A connection that misses one is answered 408 (when nothing was answered yet) and closed.
   Time spent with reading paused by flow control (the app has not taken the body yet) never counts.
+  All deadlines share one timer (http/deadlines.py: a deadline fires up to 0.25 s late).
   A request whose body is complete (a stream, a long-poll) has no deadline: streams are capped by
   count instead (http/streamlane.py).
 - **Caps.** At most ``max_connections`` open connections in all, and ``max_per_address`` from one
@@ -45,8 +46,11 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 import msgspec
 from starlette.types import Scope
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.utils import is_ssl
 
+from sessionhub.http.deadlines import Deadlines
 from sessionhub.http.streamlane import CYCLE
 from sessionhub.http.throttled_log import ThrottledLog
 
@@ -85,6 +89,13 @@ LINGER_S = 0.5
 _TIMEOUT_408 = _refusal(408, b"Request Timeout", "request_timeout", "the request did not arrive in time", 0)
 
 
+def _address_pair(info: Any) -> tuple[str, int] | None:
+    """(host, port) of a transport's ``peername``/``sockname`` (uvicorn's form; None for a Unix socket)."""
+    if isinstance(info, tuple | list) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None
+
+
 def _has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
@@ -102,6 +113,7 @@ class ConnectionGuard:
         self.refused = 0
         self.lingering = 0
         self.timed_out = 0
+        self.deadlines = Deadlines()
         self.notes = ThrottledLog(log)
         retry = limits.retry_after_s
         self._busy = _refusal(503, b"Service Unavailable", "too_many_connections",
@@ -171,7 +183,7 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
 
     class GuardedProtocol(HttpToolsProtocol):
         _address: str | None = None  # set once admitted (counted in the guard)
-        _deadline: asyncio.TimerHandle | None = None
+        _armed = False  # a read deadline is set (in guard.deadlines)
         _reading = True  # between a request's first byte (or the connection's start) and its end
         _headers_done = False
         _again: tuple[bytes, Scope] | None = None  # a poll's bytes and scope (as parsed), to answer again unparsed
@@ -187,7 +199,14 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
                 self.transport = transport
                 guard.refuse(transport, refusal)
                 return
-            super().connection_made(transport)
+            # uvicorn's own connection_made but for the addresses, taken from what the transport keeps
+            # (uvicorn builds a socket object per connection for them: ~10 µs of a connection storm)
+            self.connections.add(self)
+            self.transport = transport
+            self.flow = FlowControl(transport)
+            self.server = _address_pair(transport.get_extra_info("sockname"))
+            self.client = _address_pair(peer)
+            self.scheme = "https" if is_ssl(transport) else "http"
             self._address = address
             self._arm(limits.header_timeout)
 
@@ -211,9 +230,9 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
             self._again = (data, self._answered) if (
                 self._answered is not None and self._began == 1 and not self._reading) else None
             if self._reading:
-                if self._deadline is None:
+                if not self._armed:
                     self._arm(limits.body_timeout if self._headers_done else limits.header_timeout)
-            elif self._deadline is not None:
+            elif self._armed:
                 self._disarm()
 
         def on_message_begin(self) -> None:
@@ -299,15 +318,16 @@ def guarded_protocol(guard: ConnectionGuard, front: Front | None = None, *,
             return b"".join(content)
 
         def _arm(self, seconds: float) -> None:
-            self._deadline = self.loop.call_later(seconds, self._expired)
+            self._armed = True
+            guard.deadlines.arm(self, seconds)
 
         def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+            if self._armed:
+                self._armed = False
+                guard.deadlines.disarm(self)
 
-        def _expired(self) -> None:
-            self._deadline = None
+        def expired(self) -> None:
+            self._armed = False
             if self.transport.is_closing() or not self._reading:
                 return
             if self.flow.read_paused:  # the app holds back the body: not the client's fault
