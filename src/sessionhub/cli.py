@@ -145,8 +145,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve_one(settings)
 
 
-def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
-    """One server process: a runtime and uvicorn on ``settings.http`` (or on ``sock``, already bound)."""
+def _serve_one(settings: Settings, socks: list[socket.socket] | None = None) -> int:
+    """One server process: a runtime and uvicorn on ``socks`` (bound and listening), else on
+    ``settings.http`` (``settings.listen_queues`` sockets of its own where the system shares a port)."""
     import uvicorn
 
     from sessionhub.http import create_app
@@ -179,6 +180,15 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
     from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, Front, connection_cap, guarded_protocol
 
     host, port = host_port(settings.http, "http")
+    if socks is None and settings.listen_queues > 1 and _shares_ports():
+        try:
+            socks = _listening(host, port, settings.listen_queues, settings.listen_backlog)
+        except OSError as exc:  # as uvicorn says it when it binds
+            logging.getLogger("uvicorn.error").error("[Errno %s] error while attempting to bind on address "
+                                                     "(%r, %d): %s", exc.errno, host, port, exc.strerror)
+            return 1
+    if socks:
+        port = socks[0].getsockname()[1]  # what was bound (a port of 0 asks for any)
     guard = ConnectionGuard(ConnectionLimits(
         settings.header_timeout, settings.body_timeout, connection_cap(settings.max_connections, settings.fd_reserve),
         settings.max_connections_per_address, max_lingering=settings.fd_reserve // 2))
@@ -195,24 +205,48 @@ def _serve_one(settings: Settings, sock: socket.socket | None = None) -> int:
         timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # a float works
         backlog=settings.listen_backlog,
     ))
-    server.run(sockets=None if sock is None else [sock])
+    server.run(sockets=socks or None)
     return 0 if server.started else 1
 
 
-def _reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` that other processes may bind too (SO_REUSEPORT: the
-    kernel spreads new connections over them)."""
+def _shares_ports() -> bool:
+    """Whether SO_REUSEPORT spreads new connections over the sockets of one address (Linux; BSD's
+    and macOS's hand them all to one socket)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def _listening(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
+    """``count`` listening TCP sockets on ``host:port`` (SO_REUSEPORT: the kernel spreads new
+    connections over them, and each has an accept queue of ``backlog``). A connect storm of 25,000
+    from eight addresses overflowed one queue of 4,096 for seconds, and a client whose SYN meets a full
+    queue waits a second for its retransmission; four queues kept every other client's GET under 50 ms
+    but the storm's first (docs/http.md). Port 0: any free port, the same for all.
+
+    The address is first bound once without SO_REUSEPORT, so that a port another server holds (a
+    second sessionhub included, whose sockets would otherwise join ours) is refused as taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))  # OSError (EADDRINUSE) if it is taken
+        port = probe.getsockname()[1]
+    out: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            out.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+    except OSError:
+        for sock in out:
+            sock.close()
+        raise
+    return out
 
 
-def _serve_workers(settings: Settings, serve: Callable[[Settings, socket.socket], int]) -> int:
-    """``--workers N``: N forked processes, each with its own SO_REUSEPORT socket on the one address and
+def _serve_workers(settings: Settings, serve: Callable[[Settings, list[socket.socket]], int]) -> int:
+    """``--workers N``: N forked processes, each with its own SO_REUSEPORT sockets on the one address and
     its own runtime (store pool, change hub following the shared PostgreSQL feed). The parent only
     forwards SIGTERM/SIGINT and exits with the worst child's status. CoAP, the demo seed and webhook
     delivery run in the first worker only (one UDP address; one seed; webhooks: fewer lease claims,
@@ -221,22 +255,25 @@ def _serve_workers(settings: Settings, serve: Callable[[Settings, socket.socket]
     import os
 
     host, port = host_port(settings.http, "http")
-    sockets = [_reuse_port_socket(host, port) for _ in range(settings.workers)]  # all bound before any fork
+    queues = settings.listen_queues
+    sockets = _listening(host, port, settings.workers * queues, settings.listen_backlog)  # all before any fork
     children: list[int] = []
-    for n, sock in enumerate(sockets):
+    for n in range(settings.workers):
+        own = sockets[n * queues:(n + 1) * queues]
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 for other in sockets:
-                    if other is not sock:
+                    if other not in own:
                         other.close()
                 mine = settings if n == 0 else dataclasses.replace(settings, coap=(), demo=False,
                                                                    webhook_delivery=False)
-                code = serve(mine, sock)
+                code = serve(mine, own)
             finally:
                 os._exit(code)
         children.append(pid)
+    port = sockets[0].getsockname()[1]  # what was bound (a port of 0 asks for any)
     for sock in sockets:
         sock.close()
     log = logging.getLogger("sessionhub")

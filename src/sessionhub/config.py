@@ -152,7 +152,10 @@ class Settings:
     fd_reserve: int = 512
     """File descriptors kept free of connections (database, logs, refusals), so the server always answers."""
     listen_backlog: int = 4096
-    """Connections the kernel queues before the server accepts them (capped by net.core.somaxconn)."""
+    """Connections the kernel queues before the server accepts them (capped by net.core.somaxconn), per queue."""
+    listen_queues: int = 4
+    """Accept queues per process (SO_REUSEPORT sockets on the one address, Linux): each holds
+    listen_backlog, so a connect storm fills them later (1: one plain listening socket)."""
     max_connections_per_address: int = 2048
     """Open HTTP connections from one client address; over it: 429 and close."""
     max_streams_per_account: int = 10_000
@@ -246,7 +249,7 @@ class Settings:
                 raise ValueError(f"--coap-allow must be a CIDR like 10.0.1.0/24, got {cidr!r}") from None
         if self.workers > 1 and not self.db.startswith(("postgresql:", "postgres:")):
             raise ValueError("--workers above 1 needs a PostgreSQL --db (processes share its change feed)")
-        for name in ("replay_retention", "stream_max_behind", "workers"):
+        for name in ("replay_retention", "stream_max_behind", "workers", "listen_queues"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for origin in self.cors_origin:

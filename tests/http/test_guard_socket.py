@@ -308,3 +308,24 @@ def test_a_poll_repeated_byte_for_byte_is_checked_every_time(tmp_path: Path) -> 
         status, headers, body = _answer(s, get)  # past the new key's burst: refused at the protocol level
         assert status == b"HTTP/1.1 429 Too Many Requests" and int(headers[b"retry-after"]) >= 1
         assert httpx.Response(429, content=body).json()["description"] == "Too many requests"
+
+
+def _listening_sockets(port: int) -> int:
+    """Listening TCP sockets on ``port`` (every process's, from /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux")
+def test_the_port_has_four_accept_queues_and_a_second_server_is_refused_it(tmp_path: Path) -> None:
+    """A connect storm fills four accept queues later than one (docs/http.md); sharing the port must
+    not let a second server join them unnoticed."""
+    with served(tmp_path) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        assert _listening_sockets(port) == 4
+        second = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", server.db, "--http",
+                                 f"127.0.0.1:{port}", "--coap", "off"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "error while attempting to bind" in second.stderr, second.stderr
+        assert httpx.get(f"{server.base_url}/healthz", timeout=20).status_code == 200
+    with served(tmp_path, "--listen-queues", "1") as server:
+        assert _listening_sockets(int(server.base_url.rsplit(":", 1)[1])) == 1
