@@ -146,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_one(settings: Settings, socks: list[socket.socket] | None = None) -> int:
-    """One server process: a runtime and uvicorn on ``socks`` (bound and listening), else on
+    """One server process: a runtime and uvicorn on ``socks`` (bound), else on
     ``settings.http`` (``settings.listen_queues`` sockets of its own where the system shares a port)."""
     import uvicorn
 
@@ -182,7 +182,7 @@ def _serve_one(settings: Settings, socks: list[socket.socket] | None = None) -> 
     host, port = host_port(settings.http, "http")
     if socks is None and settings.listen_queues > 1 and _shares_ports():
         try:
-            socks = _listening(host, port, settings.listen_queues, settings.listen_backlog)
+            socks = _listening(host, port, settings.listen_queues)
         except OSError as exc:  # as uvicorn says it when it binds
             logging.getLogger("uvicorn.error").error("[Errno %s] error while attempting to bind on address "
                                                      "(%r, %d): %s", exc.errno, host, port, exc.strerror)
@@ -215,9 +215,9 @@ def _shares_ports() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def _listening(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
-    """``count`` listening TCP sockets on ``host:port`` (SO_REUSEPORT: the kernel spreads new
-    connections over them, and each has an accept queue of ``backlog``). A connect storm of 25,000
+def _listening(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP sockets bound to ``host:port`` (SO_REUSEPORT: once listening, the kernel spreads
+    new connections over them, and each has an accept queue of its own). A connect storm of 25,000
     from eight addresses overflowed one queue of 4,096 for seconds, and a client whose SYN meets a full
     queue waits a second for its retransmission; four queues kept every other client's GET under 50 ms
     but the storm's first (docs/http.md). Port 0: any free port, the same for all.
@@ -236,8 +236,7 @@ def _listening(host: str, port: int, count: int, backlog: int) -> list[socket.so
             out.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            sock.listen(backlog)
+            sock.bind((host, port))  # uvicorn listens on it once the app has started (as on its own sockets)
     except OSError:
         for sock in out:
             sock.close()
@@ -256,7 +255,7 @@ def _serve_workers(settings: Settings, serve: Callable[[Settings, list[socket.so
 
     host, port = host_port(settings.http, "http")
     queues = settings.listen_queues
-    sockets = _listening(host, port, settings.workers * queues, settings.listen_backlog)  # all before any fork
+    sockets = _listening(host, port, settings.workers * queues)  # all bound before any fork
     children: list[int] = []
     for n in range(settings.workers):
         own = sockets[n * queues:(n + 1) * queues]

@@ -322,6 +322,9 @@ def test_the_port_has_four_accept_queues_and_a_second_server_is_refused_it(tmp_p
     not let a second server join them unnoticed."""
     with served(tmp_path) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 10  # uvicorn listens on them one after the other
+        while _listening_sockets(port) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert _listening_sockets(port) == 4
         second = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", server.db, "--http",
                                  f"127.0.0.1:{port}", "--coap", "off"], capture_output=True, text=True, timeout=60)
