@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -168,6 +169,8 @@ def _serve_one(settings: Settings, socks: list[socket.socket] | None = None) -> 
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
+            if self.started and sockets and bound_here:  # uvicorn says it only of the sockets it binds
+                self._log_started_message(sockets)
             if self.started and settings.demo:  # seeded once bound: a failed start revokes no running server's key
                 await _print_demo(runtime, settings)
 
@@ -180,7 +183,8 @@ def _serve_one(settings: Settings, socks: list[socket.socket] | None = None) -> 
     from sessionhub.http.guard import ConnectionGuard, ConnectionLimits, Front, connection_cap, guarded_protocol
 
     host, port = host_port(settings.http, "http")
-    if socks is None and settings.listen_queues > 1 and _shares_ports():
+    bound_here = socks is None and settings.listen_queues > 1 and _shares_ports(host)
+    if bound_here:
         try:
             socks = _listening(host, port, settings.listen_queues)
         except OSError as exc:  # as uvicorn says it when it binds
@@ -209,9 +213,14 @@ def _serve_one(settings: Settings, socks: list[socket.socket] | None = None) -> 
     return 0 if server.started else 1
 
 
-def _shares_ports() -> bool:
-    """Whether SO_REUSEPORT spreads new connections over the sockets of one address (Linux; BSD's
-    and macOS's hand them all to one socket)."""
+def _shares_ports(host: str) -> bool:
+    """Whether ``host`` is one address (a name may stand for several: uvicorn binds those itself) and
+    SO_REUSEPORT spreads new connections over the sockets of one address (Linux; BSD's and macOS's
+    hand them all to one socket)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
@@ -227,6 +236,8 @@ def _listening(host: str, port: int, count: int) -> list[socket.socket]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # as asyncio binds it: IPv6 only, IPv4 on its own address
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         probe.bind((host, port))  # OSError (EADDRINUSE) if it is taken
         port = probe.getsockname()[1]
     out: list[socket.socket] = []
@@ -236,6 +247,8 @@ def _listening(host: str, port: int, count: int) -> list[socket.socket]:
             out.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind((host, port))  # uvicorn listens on it once the app has started (as on its own sockets)
     except OSError:
         for sock in out:

@@ -329,6 +329,7 @@ def test_the_port_has_four_accept_queues_and_a_second_server_is_refused_it(tmp_p
         while _listening_sockets(port) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _listening_sockets(port) == 4
+        assert f"Uvicorn running on http://127.0.0.1:{port}" in server.log.read_text()  # as with one socket
         second = subprocess.run([sys.executable, "-m", "sessionhub", "serve", "--db", server.db, "--http",
                                  f"127.0.0.1:{port}", "--coap", "off"], capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "error while attempting to bind" in second.stderr, second.stderr
