@@ -233,28 +233,35 @@ def _listening(host: str, port: int, count: int) -> list[socket.socket]:
 
     The address is first bound once without SO_REUSEPORT, so that a port another server holds (a
     second sessionhub included, whose sockets would otherwise join ours) is refused as taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:  # as asyncio binds it: IPv6 only, IPv4 on its own address
-            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        probe.bind((host, port))  # OSError (EADDRINUSE) if it is taken
+    with _tcp_socket(host, port, reuse_port=False) as probe:  # OSError (EADDRINUSE) if it is taken
         port = probe.getsockname()[1]
     out: list[socket.socket] = []
     try:
-        for _ in range(count):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            out.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((host, port))  # uvicorn listens on it once the app has started (as on its own sockets)
+        for _ in range(count):  # uvicorn listens on them once the app has started (as on its own sockets)
+            out.append(_tcp_socket(host, port, reuse_port=True))
     except OSError:
         for sock in out:
             sock.close()
         raise
     return out
+
+
+def _tcp_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to ``host:port``, as asyncio binds one (SO_REUSEADDR; IPv6 only for an IPv6
+    address, IPv4 on its own), with SO_REUSEPORT if asked."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _serve_workers(settings: Settings, serve: Callable[[Settings, list[socket.socket]], int]) -> int:
